@@ -1,0 +1,5 @@
+import sys
+
+from tollway.cli.main import main
+
+sys.exit(main())

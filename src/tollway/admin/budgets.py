@@ -1,0 +1,107 @@
+"""Budget status, reset and one-off top-up (each recorded with who did it)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from tollway.errors import NotFound
+from tollway.governance.ledger import BudgetStatus
+from tollway.storage.records import BudgetEvent
+
+if TYPE_CHECKING:
+    from tollway.services import Services
+
+
+class TopUp(BaseModel):
+    amount: Decimal = Field(gt=0, description="USD added to the current window only")
+    actor: str = Field(default="admin", description="who did it, for the record")
+
+
+class Reset(BaseModel):
+    actor: str = "admin"
+
+
+def status_json(s: BudgetStatus) -> dict[str, Any]:
+    return {
+        "budget_id": s.budget_id,
+        "scope": s.scope,
+        "max_limit": str(s.limit),
+        "top_up": str(s.credit),
+        "spent": str(s.spent),
+        "reserved": str(s.reserved),
+        "remaining": str(s.remaining),
+        "window_start": s.window_start.isoformat(),
+        "resets_at": s.window_end.isoformat() if s.window_end else None,
+    }
+
+
+def budget_routes(services: Services) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["budgets"])
+    ledger = services.admission.ledger
+
+    def _status(budget_id: str) -> BudgetStatus:
+        for key in services.registry.snapshot.keys.values():
+            services.admission.plan(key)  # registers every budget of every key
+        try:
+            return ledger.status(budget_id, datetime.now(UTC))
+        except KeyError:
+            raise NotFound(f"no budget {budget_id!r}; list them with GET /api/budgets") from None
+
+    @router.get("/budgets")
+    async def list_budgets() -> list[dict[str, Any]]:
+        for key in services.registry.snapshot.keys.values():
+            services.admission.plan(key)
+        return [status_json(s) for s in ledger.snapshot(datetime.now(UTC))]
+
+    @router.get("/virtual-keys/{key_id}/status")
+    async def key_status(key_id: str) -> dict[str, Any]:
+        snap = services.registry.snapshot
+        key = snap.keys.get(key_id) or next(
+            (k for k in snap.keys.values() if k.name == key_id), None
+        )
+        if key is None:
+            raise NotFound(f"no virtual key with id or name {key_id!r}")
+        limiter = services.admission.limiter
+        return {
+            "id": key.id,
+            "name": key.name,
+            "usable": key.usable(datetime.now(UTC)) is None,
+            "budgets": [status_json(s) for s in services.admission.statuses(key)],
+            "rate_limit": key.rate_limit.model_dump() if key.rate_limit else None,
+            "in_flight": limiter.in_flight(f"vk:{key.id}"),
+        }
+
+    @router.post("/budgets/{budget_id:path}/reset")
+    async def reset(budget_id: str, body: Reset | None = None) -> dict[str, Any]:
+        status = _status(budget_id)
+        ledger.reset(budget_id, datetime.now(UTC))
+        await services.store.add_budget_event(BudgetEvent(
+            budget_id, "reset", status.spent, (body or Reset()).actor, time.time(),
+            status.window_start.timestamp()))  # fmt: skip
+        await services.writer.flush()
+        return status_json(_status(budget_id))
+
+    @router.post("/budgets/{budget_id:path}/top-up")
+    async def top_up(budget_id: str, body: TopUp) -> dict[str, Any]:
+        status = _status(budget_id)
+        ledger.top_up(budget_id, body.amount, datetime.now(UTC))
+        await services.store.add_budget_event(BudgetEvent(
+            budget_id, "top_up", body.amount, body.actor, time.time(),
+            status.window_start.timestamp()))  # fmt: skip
+        return status_json(_status(budget_id))
+
+    @router.get("/budgets/{budget_id:path}/events")
+    async def events(budget_id: str) -> list[dict[str, Any]]:
+        return [
+            {"action": e.action, "amount": str(e.amount), "actor": e.actor,
+             "at": datetime.fromtimestamp(e.at, UTC).isoformat()}
+            for e in await services.store.budget_events(budget_id)
+        ]  # fmt: skip
+
+    return router

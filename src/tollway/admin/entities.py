@@ -1,0 +1,106 @@
+"""CRUD for customers, teams and virtual keys."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Response
+
+from tollway.admin.ops import CustomerInput, EntityOps, KeyInput, TeamInput
+
+if TYPE_CHECKING:
+    from tollway.services import Services
+
+
+def _public(record: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = record.model_dump(mode="json", exclude={"key_hash"})
+    return doc
+
+
+def entity_routes(services: Services) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    ops = EntityOps(services.store)
+
+    async def changed() -> None:
+        await services.registry.refresh()
+
+    for kind, path, model in (
+        ("customer", "customers", CustomerInput),
+        ("team", "teams", TeamInput),
+    ):
+        _crud(router, ops, kind, path, model, changed)
+
+    @router.post("/virtual-keys", status_code=201, tags=["virtual keys"])
+    async def create_key(body: KeyInput) -> dict[str, Any]:
+        """Create a key; the secret ``key`` is in this answer only."""
+        record, secret = await ops.create("virtual_key", body)
+        await changed()
+        return {**_public(record), "key": secret}
+
+    @router.get("/virtual-keys", tags=["virtual keys"])
+    async def list_keys() -> list[dict[str, Any]]:
+        return [_public(r) for r in await ops.list("virtual_key")]
+
+    @router.get("/virtual-keys/{key_id}", tags=["virtual keys"])
+    async def get_key(key_id: str) -> dict[str, Any]:
+        return _public(await ops.get("virtual_key", key_id))
+
+    @router.patch("/virtual-keys/{key_id}", tags=["virtual keys"])
+    async def update_key(key_id: str, body: KeyInput) -> dict[str, Any]:
+        record = await ops.update("virtual_key", key_id, body)
+        await changed()
+        return _public(record)
+
+    @router.delete("/virtual-keys/{key_id}", tags=["virtual keys"])
+    async def revoke_key(key_id: str) -> dict[str, Any]:
+        """Revoke: the key stops working at once; its records and counters stay."""
+        record = await ops.revoke_key(key_id)
+        await changed()
+        return _public(record)
+
+    @router.post("/virtual-keys/{key_id}/rotate", tags=["virtual keys"])
+    async def rotate_key(key_id: str) -> dict[str, Any]:
+        """A new secret for the same key id, budgets and counters."""
+        record, secret = await ops.rotate_key(key_id)
+        await changed()
+        return {**_public(record), "key": secret}
+
+    return router
+
+
+def _crud(
+    router: APIRouter, ops: EntityOps, kind: str, path: str, model: type[Any], changed: Any
+) -> None:
+    tag: list[str | Enum] = [path]
+
+    async def create(body: model) -> dict[str, Any]:  # type: ignore[valid-type]
+        record, _ = await ops.create(kind, body)
+        await changed()
+        return _public(record)
+
+    async def list_all() -> list[dict[str, Any]]:
+        return [_public(r) for r in await ops.list(kind)]
+
+    async def get_one(entity_id: str) -> dict[str, Any]:
+        return _public(await ops.get(kind, entity_id))
+
+    async def update(entity_id: str, body: model) -> dict[str, Any]:  # type: ignore[valid-type]
+        record = await ops.update(kind, entity_id, body)
+        await changed()
+        return _public(record)
+
+    async def delete(entity_id: str) -> Response:
+        await ops.delete(kind, entity_id)
+        await changed()
+        return Response(status_code=204)
+
+    router.add_api_route(f"/{path}", create, methods=["POST"], status_code=201, tags=tag,
+                         name=f"create_{kind}")  # fmt: skip
+    router.add_api_route(f"/{path}", list_all, methods=["GET"], tags=tag, name=f"list_{kind}")
+    router.add_api_route(f"/{path}/{{entity_id}}", get_one, methods=["GET"], tags=tag,
+                         name=f"get_{kind}")  # fmt: skip
+    router.add_api_route(f"/{path}/{{entity_id}}", update, methods=["PATCH", "PUT"], tags=tag,
+                         name=f"update_{kind}")  # fmt: skip
+    router.add_api_route(f"/{path}/{{entity_id}}", delete, methods=["DELETE"], tags=tag,
+                         status_code=204, name=f"delete_{kind}")  # fmt: skip

@@ -1,0 +1,120 @@
+"""Builds the ASGI app from parts. The hot path is routed by a dict, with no framework."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tollway.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from tollway.pipeline.asgi import Receive, Scope, Send, respond
+from tollway.services import Services
+from tollway.surfaces.anthropic import AnthropicSurface
+from tollway.surfaces.base import Route
+from tollway.surfaces.openai import OpenAIChatSurface, OpenAIResponsesSurface
+
+_ANTHROPIC = AnthropicSurface()
+_CHAT = OpenAIChatSurface()
+_RESPONSES = OpenAIResponsesSurface()
+_HEALTH = msgspec.json.encode({"status": "ok"})
+
+
+def _routes() -> dict[str, Route]:
+    routes: dict[str, Route] = {}
+    for prefix in ("", "/anthropic"):
+        routes[prefix + "/v1/messages"] = Route(_ANTHROPIC, "generate", "/v1/messages")
+        routes[prefix + "/v1/messages/count_tokens"] = Route(
+            _ANTHROPIC, "count_tokens", "/v1/messages/count_tokens"
+        )
+    for prefix in ("", "/openai"):
+        routes[prefix + "/v1/chat/completions"] = Route(_CHAT, "generate", "/v1/chat/completions")
+        routes[prefix + "/v1/responses"] = Route(_RESPONSES, "generate", "/v1/responses")
+    return routes
+
+
+class TollwayApp:
+    """The ASGI callable: hot-path surfaces, ``/health``, ``/v1/models`` and ``/api``."""
+
+    def __init__(self, services: Services, admin: Any) -> None:
+        self.services = services
+        self.admin = admin
+        self.routes = _routes()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        route = self.routes.get(path)
+        if route is not None:
+            if method != "POST":
+                err = InvalidRequest(f"{path} takes POST, not {method}")
+                await respond(send, 405, route.surface.error_body(err))
+                return
+            await self.services.gateway.handle(route, scope, receive, send)
+        elif path.startswith("/api/") or path == "/api":
+            await self.admin(scope, receive, send)
+        elif path == "/health":
+            await respond(send, 200, _HEALTH)
+        elif path == "/" and method in ("HEAD", "GET"):
+            await respond(send, 200, b"" if method == "HEAD" else b'{"service":"tollway"}')
+        elif path in ("/v1/models", "/anthropic/v1/models", "/openai/v1/models"):
+            await self._models(scope, send, path)
+        else:
+            surface = _ANTHROPIC if _wants_anthropic(scope, path) else _CHAT
+            err = InvalidRequest(f"no such endpoint: {method} {path}")
+            await respond(send, 404, surface.error_body(err))
+
+    async def _models(self, scope: Scope, send: Send, path: str) -> None:
+        anthropic = path.startswith("/anthropic") or (
+            not path.startswith("/openai") and _wants_anthropic(scope, path)
+        )
+        surface = _ANTHROPIC if anthropic else _CHAT
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        try:
+            key = self.services.gateway.authenticate(dict(headers), headers)
+        except AuthenticationFailed as err:
+            await _error(send, surface, err)
+            return
+        models = self.services.models_for(key)
+        body = surface.models_body(models)
+        await respond(send, 200, body)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.services.start()
+                except Exception as exc:  # outermost layer: report start-up failure
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.services.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _wants_anthropic(scope: Scope, path: str) -> bool:
+    if path.startswith("/anthropic"):
+        return True
+    return any(name == b"anthropic-version" for name, _ in scope["headers"])
+
+
+async def _error(
+    send: Send, surface: AnthropicSurface | OpenAIChatSurface, err: GatewayError
+) -> None:
+    headers = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+    await respond(send, err.status, surface.error_body(err), headers=headers)
+
+
+def build_app(services: Services) -> TollwayApp:
+    from tollway.admin.api import build_admin
+
+    return TollwayApp(services, build_admin(services))

@@ -1,0 +1,254 @@
+"""The configuration file model, loading and validation.
+
+A YAML or JSON file is validated at start-up; an error names the field and the line.
+A string ``env.NAME`` anywhere a secret is expected is read from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tollway.errors import ConfigError
+
+_DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
+KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "simulated")
+ENV_PROVIDERS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+
+
+def resolve_secret(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """``env.NAME`` -> the value of the environment variable NAME; anything else as is."""
+    if value.startswith("env."):
+        name = value[4:]
+        env = os.environ if environ is None else environ
+        if name not in env:
+            raise ValueError(f"environment variable {name} is not set")
+        return env[name]
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderKey(_Model):
+    name: str = "default"
+    value: str = Field(repr=False)
+    weight: float = Field(default=1.0, gt=0)
+
+    @field_validator("value")
+    @classmethod
+    def _env(cls, v: str) -> str:
+        resolve_secret(v)  # fail at start-up, not on the first request
+        return v
+
+    def secret(self) -> str:
+        return resolve_secret(self.value)
+
+
+class SimulatedSettings(_Model):
+    latency_ms: float = Field(default=0, ge=0)
+    chunk_delay_ms: float = Field(default=0, ge=0)
+    output_tokens: int = Field(default=12, ge=1)
+
+
+class ProviderConfig(_Model):
+    type: Literal["anthropic", "openai", "simulated"] | None = None
+    base_url: str | None = None
+    keys: list[ProviderKey] = Field(default_factory=list)
+    timeout_s: float = Field(default=600, gt=0)
+    models: list[str] = Field(default_factory=list)
+    simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
+
+
+class Budget(_Model):
+    max_limit: Annotated[float, Field(gt=0)] | str
+    reset_duration: str
+    calendar_aligned: bool = False
+
+    @field_validator("reset_duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not _DURATION.match(v):
+            raise ValueError(
+                f"{v!r} is not a duration: use a positive count and one of "
+                "m h d w M Q Y (e.g. 30m, 1d, 1M)"
+            )
+        return v
+
+
+class SessionBudget(_Model):
+    max_limit: Annotated[float, Field(gt=0)] | str
+
+
+class RateLimit(_Model):
+    request_max_limit: int | None = Field(default=None, gt=0)
+    request_reset_duration: str = "1m"
+    token_max_limit: int | None = Field(default=None, gt=0)
+    token_reset_duration: str = "1m"
+    concurrency_max: int | None = Field(default=None, gt=0)
+
+    @field_validator("request_reset_duration", "token_reset_duration")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        return Budget._duration(v)
+
+
+class ProviderGrant(_Model):
+    provider: str
+    weight: float = Field(default=1.0, gt=0)
+    allowed_models: list[str] = Field(default_factory=lambda: ["*"])
+    budgets: list[Budget] = Field(default_factory=list)
+    rate_limit: RateLimit | None = None
+
+
+class Customer(_Model):
+    name: str
+    budgets: list[Budget] = Field(default_factory=list)
+    rate_limit: RateLimit | None = None
+
+
+class Team(_Model):
+    name: str
+    customer: str | None = None
+    budgets: list[Budget] = Field(default_factory=list)
+    rate_limit: RateLimit | None = None
+
+
+class VirtualKey(_Model):
+    name: str
+    value: str | None = Field(default=None, repr=False)
+    team: str | None = None
+    customer: str | None = None
+    provider_configs: list[ProviderGrant] = Field(default_factory=list)
+    budgets: list[Budget] = Field(default_factory=list)
+    rate_limit: RateLimit | None = None
+    session_budget: SessionBudget | None = None
+    is_active: bool = True
+    expires_at: datetime | None = None
+    log_content: bool | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        secret = resolve_secret(v)
+        if not secret.startswith("tw-") or len(secret) < 35:
+            raise ValueError("a declared key must look like tw- followed by 32+ characters")
+        return v
+
+
+class LoggingConfig(_Model):
+    content: bool = True
+    retention_days: int = Field(default=30, ge=0)
+    queue_size: int = Field(default=100_000, ge=100)
+    flush_interval_ms: int = Field(default=250, ge=10)
+
+
+class GatewayConfig(_Model):
+    timezone: str = "UTC"
+    refuse_unpriced_models: bool = False
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+
+class Config(_Model):
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    customers: list[Customer] = Field(default_factory=list)
+    teams: list[Team] = Field(default_factory=list)
+    virtual_keys: list[VirtualKey] = Field(default_factory=list)
+    pricing: dict[str, dict[str, str | float]] = Field(default_factory=dict)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_types(cls, v: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for name, p in v.items():
+            if p.type is None and name not in KNOWN_PROVIDER_TYPES:
+                raise ValueError(
+                    f"provider {name!r} needs a type: one of {', '.join(KNOWN_PROVIDER_TYPES)} "
+                    "(use type: openai for any OpenAI-compatible endpoint)"
+                )
+        return v
+
+    def provider_type(self, name: str) -> str:
+        p = self.providers[name]
+        return p.type or name
+
+
+def _compose_lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out[(*path, key.value)] = key.start_mark.line + 1
+            _compose_lines(value, (*path, key.value), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _compose_lines(item, (*path, i), out)
+
+
+def _line_of(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Validate config text (YAML or JSON); ConfigError names the field and line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if node is not None else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML/JSON: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _compose_lines(node, (), lines)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            line = _line_of(loc, lines)
+            where = f"line {line}" if line else "?"
+            problems.append(f"{source}:{where}: {field}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load the file (or zero config), then add providers found in the environment."""
+    if path is None:
+        config = Config()
+    else:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+        config = parse_config(text, str(p))
+    return with_env_providers(config, os.environ if environ is None else environ)
+
+
+def with_env_providers(config: Config, environ: Mapping[str, str]) -> Config:
+    """Zero config: providers from the usual env vars; ``simulated`` when there are none."""
+    providers = dict(config.providers)
+    for name, var in ENV_PROVIDERS.items():
+        if name not in providers and environ.get(var):
+            providers[name] = ProviderConfig(keys=[ProviderKey(name="env", value=f"env.{var}")])
+    if not providers:
+        providers["simulated"] = ProviderConfig(type="simulated")
+    return config.model_copy(update={"providers": providers})

@@ -1,0 +1,102 @@
+"""The batched log writer: the request path appends, a background task writes.
+
+Records wait in a bounded in-memory list and are written in one transaction every
+``flush_interval`` seconds together with the budgets' settled spend. When the list is
+full, content (request and response bodies) is dropped first and request records are
+kept up to twice the bound; past that a record is dropped and counted
+(``tollway_log_records_dropped_total``). A clean shutdown flushes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from tollway.storage.base import Store
+from tollway.storage.records import Batch, ContentRecord, RequestRecord, SpendRecord
+
+log = logging.getLogger("tollway.writer")
+
+
+class LogWriter:
+    """``writer.submit(record, content)`` never blocks; ``await writer.stop()`` flushes."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        queue_size: int,
+        flush_interval: float,
+        spend_source: Callable[[], list[SpendRecord]],
+    ) -> None:
+        self.store = store
+        self.queue_size = queue_size
+        self.flush_interval = flush_interval
+        self._spend_source = spend_source
+        self._requests: list[RequestRecord] = []
+        self._contents: list[ContentRecord] = []
+        self._retry: Batch | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.written = 0
+        self.dropped_records = 0
+        self.dropped_contents = 0
+        self.flush_errors = 0
+
+    def submit(self, record: RequestRecord, content: ContentRecord | None) -> None:
+        if len(self._requests) >= 2 * self.queue_size:
+            self.dropped_records += 1
+            return
+        self._requests.append(record)
+        if content is not None:
+            if (
+                len(self._contents) >= self.queue_size // 10
+                or len(self._requests) > self.queue_size
+            ):
+                self.dropped_contents += 1
+            else:
+                self._contents.append(content)
+
+    @property
+    def pending(self) -> int:
+        return len(self._requests)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="tollway-log-writer")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            try:
+                await self.flush()
+            except Exception:  # a background loop's outermost layer: keep the gateway up
+                log.exception("writing request records failed; they will be retried")
+
+    async def flush(self) -> int:
+        async with self._lock:
+            batch = self._retry or Batch()
+            self._retry = None
+            batch.requests.extend(self._requests)
+            batch.contents.extend(self._contents)
+            self._requests, self._contents = [], []
+            batch.spend.extend(self._spend_source())
+            if not len(batch):
+                return 0
+            try:
+                await self.store.write_batch(batch)
+            except Exception:
+                self.flush_errors += 1
+                self._retry = batch
+                raise
+            self.written += len(batch.requests)
+            return len(batch.requests)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()

@@ -1,0 +1,225 @@
+"""Admission: every level's rate limits and budgets checked and reserved at once.
+
+Pure governance (ledger, rate limiter) does the arithmetic; this module builds the specs
+for a key's hierarchy (key, its provider config, team, customer, agent session), reserves
+the request's worst-case cost, and settles the real cost when the request ends. All of
+it is synchronous, so check-and-reserve is atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from tollway.accounting.cost import input_token_upper_bound, worst_case_cost
+from tollway.accounting.pricing import PriceBook
+from tollway.config import Budget, Config, RateLimit
+from tollway.errors import BudgetExceeded, PermissionDenied, RateLimited
+from tollway.governance.entities import CustomerRecord, KeyRecord, TeamRecord
+from tollway.governance.ledger import BudgetSpec, BudgetStatus, Ledger, Refusal, Reservation
+from tollway.governance.ratelimit import Permit, RateLimiter, RateLimitSpec
+from tollway.governance.windows import parse_duration
+from tollway.storage.records import SpendRecord
+
+if TYPE_CHECKING:
+    from tollway.pipeline.registry import Registry, Snapshot
+    from tollway.pipeline.route import Target
+    from tollway.storage.base import Store
+    from tollway.surfaces.base import RequestFields
+
+# When a request names no output cap, its worst case assumes this many output tokens.
+DEFAULT_MAX_OUTPUT = 64_000
+_SPEND_LOOKBACK_S = 400 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    reservation: Reservation | None
+    permit: Permit | None
+
+
+@dataclass(slots=True)
+class _KeyPlan:
+    budgets: list[BudgetSpec]
+    provider_budgets: dict[str, list[BudgetSpec]]
+    limits: list[RateLimitSpec]
+    provider_limits: dict[str, list[RateLimitSpec]]
+    team: TeamRecord | None
+    customer: CustomerRecord | None
+
+
+def budget_id(scope: str, budget: Budget) -> str:
+    return f"{scope}/{budget.reset_duration}"
+
+
+def _budget_specs(scope: str, budgets: list[Budget], anchor: datetime, tz: str) -> list[BudgetSpec]:
+    return [
+        BudgetSpec(budget_id(scope, b), scope, Decimal(str(b.max_limit)),
+                   parse_duration(b.reset_duration), b.calendar_aligned, anchor, tz)
+        for b in budgets
+    ]  # fmt: skip
+
+
+def _limit_specs(scope: str, rl: RateLimit | None) -> list[RateLimitSpec]:
+    if rl is None:
+        return []
+    return [RateLimitSpec(
+        scope,
+        request_max_limit=rl.request_max_limit,
+        request_reset_duration=parse_duration(rl.request_reset_duration),
+        token_max_limit=rl.token_max_limit,
+        token_reset_duration=parse_duration(rl.token_reset_duration),
+        concurrency_max=rl.concurrency_max,
+    )]  # fmt: skip
+
+
+class Admission:
+    """``ticket = admission.admit(...)`` before dispatch; ``settle(ticket, ...)`` after."""
+
+    def __init__(self, registry: Registry, prices: PriceBook, config: Config) -> None:
+        self.registry = registry
+        self.prices = prices
+        self.tz = config.gateway.timezone
+        self.refuse_unpriced = config.gateway.refuse_unpriced_models
+        self.ledger = Ledger()
+        self.limiter = RateLimiter()
+        self._plans: dict[str, _KeyPlan] = {}
+        self._plans_for: Snapshot | None = None
+        self._sessions: dict[tuple[str, str], BudgetSpec] = {}
+
+    def plan(self, key: KeyRecord) -> _KeyPlan:
+        snap = self.registry.snapshot
+        if snap is not self._plans_for:
+            self._plans, self._plans_for = {}, snap
+        found = self._plans.get(key.id)
+        if found is None:
+            found = self._plans[key.id] = self._build(key, snap)
+        return found
+
+    def _build(self, key: KeyRecord, snap: Snapshot) -> _KeyPlan:
+        team = snap.teams.get(key.team_id) if key.team_id else None
+        customer_id = team.customer_id if team else key.customer_id
+        customer = snap.customers.get(customer_id) if customer_id else None
+        budgets = _budget_specs(f"vk:{key.id}", key.budgets, key.created_at, self.tz)
+        limits = _limit_specs(f"vk:{key.id}", key.rate_limit)
+        for owner, kind in ((team, "team"), (customer, "customer")):
+            if owner is not None:
+                scope = f"{kind}:{owner.id}"
+                budgets += _budget_specs(scope, owner.budgets, owner.created_at, self.tz)
+                limits += _limit_specs(scope, owner.rate_limit)
+        provider_budgets, provider_limits = {}, {}
+        for grant in key.provider_configs:
+            scope = f"pc:{key.id}:{grant.provider}"
+            provider_budgets[grant.provider] = _budget_specs(scope, grant.budgets, key.created_at,
+                                                             self.tz)  # fmt: skip
+            provider_limits[grant.provider] = _limit_specs(scope, grant.rate_limit)
+        for spec in budgets + [s for specs in provider_budgets.values() for s in specs]:
+            self.ledger.register(spec)
+        return _KeyPlan(budgets, provider_budgets, limits, provider_limits, team, customer)
+
+    def owners(self, key: KeyRecord) -> tuple[TeamRecord | None, CustomerRecord | None]:
+        plan = self.plan(key)
+        return plan.team, plan.customer
+
+    def _session_spec(self, key: KeyRecord, session: str, now: datetime) -> BudgetSpec | None:
+        if key.session_budget is None:
+            return None
+        spec = self._sessions.get((key.id, session))
+        limit = Decimal(str(key.session_budget.max_limit))
+        if spec is None or spec.max_limit != limit:
+            anchor = spec.anchor if spec else now
+            spec = BudgetSpec(f"session:{key.id}:{session}", f"session:{key.id}:{session}",
+                              limit, None, False, anchor, "UTC")  # fmt: skip
+            self._sessions[(key.id, session)] = spec
+        return spec
+
+    def worst_case(self, target: Target, fields: RequestFields, body_len: int) -> Decimal | None:
+        price = self.prices.lookup(target.model)
+        if price is None:
+            if self.refuse_unpriced:
+                raise PermissionDenied(
+                    f"model {target.requested!r} has no price in this gateway and unpriced "
+                    "models are refused; add it under `pricing:` in the config"
+                )
+            return None
+        max_out = fields.max_tokens or fields.max_completion_tokens or fields.max_output_tokens
+        return worst_case_cost(price, input_token_upper_bound(body_len),
+                               max_out or DEFAULT_MAX_OUTPUT)  # fmt: skip
+
+    def admit(
+        self,
+        key: KeyRecord,
+        target: Target,
+        fields: RequestFields,
+        body_len: int,
+        session: str | None,
+    ) -> Ticket:
+        plan = self.plan(key)
+        provider = target.provider.name
+        limits = plan.limits + plan.provider_limits.get(provider, plan.provider_limits.get("*", []))
+        specs = plan.budgets + plan.provider_budgets.get(
+            provider, plan.provider_budgets.get("*", [])
+        )
+        now = datetime.now(UTC)
+        if session:
+            session_spec = self._session_spec(key, session, now)
+            if session_spec is not None:
+                specs = [*specs, session_spec]
+        amount = self.worst_case(target, fields, body_len) if specs else None
+        permit = None
+        if limits:
+            outcome = self.limiter.acquire(limits, body_len // 4, time.monotonic())
+            if not isinstance(outcome, Permit):
+                raise RateLimited(
+                    f"rate limit reached: {outcome.message}; retry in {outcome.retry_after}s",
+                    retry_after=outcome.retry_after,
+                )
+            permit = outcome
+        reservation = None
+        if specs:
+            result = self.ledger.reserve(specs, amount or Decimal(0), now)
+            if isinstance(result, Refusal):
+                if permit is not None:
+                    self.limiter.release(permit, 0, time.monotonic())
+                raise BudgetExceeded(
+                    f"budget exceeded: {result.message}. This request could cost up to "
+                    f"${amount or 0:.4f}; ask your gateway admin to raise the budget, "
+                    "or wait for the reset"
+                )
+            reservation = result
+        return Ticket(reservation, permit)
+
+    def settle(self, ticket: Ticket, cost: Decimal, tokens: int) -> None:
+        if ticket.reservation is not None:
+            self.ledger.settle(ticket.reservation, cost, datetime.now(UTC))
+        if ticket.permit is not None:
+            self.limiter.release(ticket.permit, tokens, time.monotonic())
+
+    def dirty_spend(self) -> list[SpendRecord]:
+        return [
+            SpendRecord(bid, scope, start.timestamp(), spent)
+            for bid, scope, start, spent in self.ledger.drain_dirty()
+        ]
+
+    async def load(self, store: Store) -> None:
+        """Restore settled spend and this window's top-ups from the store."""
+        credits: dict[tuple[str, float], Decimal] = {}
+        for event in await store.budget_events(None):
+            if event.action == "top_up":
+                k = (event.budget_id, event.window_start)
+                credits[k] = credits.get(k, Decimal(0)) + event.amount
+        for rec in await store.load_spend(time.time() - _SPEND_LOOKBACK_S):
+            start = datetime.fromtimestamp(rec.window_start, UTC)
+            credit = credits.pop((rec.budget_id, rec.window_start), Decimal(0))
+            self.ledger.load(rec.budget_id, start, rec.spent, credit)
+        for (bid, ws), credit in credits.items():
+            self.ledger.load(bid, datetime.fromtimestamp(ws, UTC), Decimal(0), credit)
+
+    def statuses(self, key: KeyRecord) -> list[BudgetStatus]:
+        plan = self.plan(key)
+        now = datetime.now(UTC)
+        specs = plan.budgets + [s for v in plan.provider_budgets.values() for s in v]
+        return [self.ledger.status(s.budget_id, now) for s in specs]

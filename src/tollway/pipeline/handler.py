@@ -1,0 +1,223 @@
+"""One request's path: authenticate, route, admit, dispatch, relay, settle.
+
+Everything on this path is in memory; the only awaits are the client and the upstream.
+Settlement runs in ``finally`` and never awaits, so a cancelled request is still settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tollway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    NoProviderAvailable,
+    UpstreamError,
+)
+from tollway.governance.entities import KeyRecord, hash_key
+from tollway.pipeline.admit import Admission, Ticket
+from tollway.pipeline.asgi import Receive, Scope, Send, read_body, respond
+from tollway.pipeline.identity import SESSION_HEADERS, find_key
+from tollway.pipeline.meter import Meter, Outcome
+from tollway.pipeline.registry import Registry
+from tollway.pipeline.relay import relay
+from tollway.pipeline.route import Router, Target
+from tollway.providers.base import KeyChoice, UpstreamRequest, UpstreamResponse, key_order
+from tollway.surfaces.base import Route, read_fields
+
+# Request headers that are about the hop or the credential, never forwarded upstream.
+_DROP_REQUEST = frozenset(
+    {b"host", b"content-length", b"connection", b"keep-alive", b"transfer-encoding", b"te",
+     b"trailer", b"upgrade", b"proxy-authorization", b"proxy-connection", b"accept-encoding",
+     b"x-api-key", b"authorization", b"api-key", b"x-goog-api-key", b"x-tollway-user"}
+)  # fmt: skip
+_RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_NO_KEY = (
+    "no virtual key was sent: set ANTHROPIC_API_KEY (or send x-api-key / "
+    "Authorization: Bearer) to a Tollway virtual key; create one with `tollway keys create`"
+)
+
+
+@dataclass(slots=True)
+class Call:
+    """What one request accumulates on its way through, for settlement and the log."""
+
+    id: str
+    route: Route
+    started: float
+    t0: float
+    headers: dict[bytes, bytes]
+    key: KeyRecord | None = None
+    target: Target | None = None
+    ticket: Ticket | None = None
+    stream: bool = False
+    session: str | None = None
+    drop_usage_chunk: bool = False
+    body: bytes = b""
+    attempts: list[tuple[str, str, int, float, float, str | None]] = field(default_factory=list)
+    outcome: Outcome | None = None
+    error: GatewayError | None = None
+
+
+class Gateway:
+    """Holds the request path's collaborators; ``await gateway.handle(route, scope, ...)``."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        router: Router,
+        admission: Admission,
+        meter: Meter,
+        max_body_bytes: int,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.registry = registry
+        self.router = router
+        self.admission = admission
+        self.meter = meter
+        self.max_body_bytes = max_body_bytes
+        self.rng = rng or random.Random()
+
+    def authenticate(
+        self, headers: Mapping[bytes, bytes], raw: list[tuple[bytes, bytes]]
+    ) -> KeyRecord:
+        secret = find_key(raw)
+        if secret is None:
+            raise AuthenticationFailed(_NO_KEY)
+        key = self.registry.snapshot.keys_by_hash.get(hash_key(secret))
+        if key is None:
+            raise AuthenticationFailed(
+                "the virtual key is not known to this gateway: check ANTHROPIC_API_KEY "
+                "(or your client's API key setting) against `tollway keys list`"
+            )
+        why = key.usable(now_utc())
+        if why is not None:
+            raise AuthenticationFailed(f"{why}; ask your gateway admin for a new key")
+        return key
+
+    async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        call = Call(
+            id="req_" + uuid.uuid4().hex[:24],
+            route=route,
+            started=time.time(),
+            t0=time.perf_counter(),
+            headers=dict(raw_headers),
+        )
+        task = asyncio.current_task()
+        watcher: asyncio.Task[None] | None = None
+        disconnected = False
+        try:
+            call.key = self.authenticate(call.headers, raw_headers)
+            call.body = await read_body(receive, self.max_body_bytes)
+            fields = read_fields(call.body)
+            call.stream = bool(fields.stream)
+            call.target = self.router.resolve(fields.model, route.surface.dialect, call.key)
+            call.session = self._session(call.headers)
+            call.ticket = self.admission.admit(call.key, call.target, fields, len(call.body),
+                                               call.session)  # fmt: skip
+            watcher = asyncio.create_task(_wait_disconnect(receive))
+            if task is not None:
+                cancel = _canceller(task)
+                watcher.add_done_callback(cancel)
+            call.outcome = await self._dispatch(call, scope, send)
+        except GatewayError as err:
+            call.error = err
+            await _send_error(route, send, err)
+        except asyncio.CancelledError:
+            if watcher is None or not watcher.done() or task is None:
+                raise
+            task.uncancel()
+            disconnected = True
+        finally:
+            if watcher is not None and not watcher.done():
+                watcher.remove_done_callback(cancel)
+                watcher.cancel()
+            self.meter.settle(call, disconnected)
+
+    def _session(self, headers: Mapping[bytes, bytes]) -> str | None:
+        for name in SESSION_HEADERS:
+            value = headers.get(name)
+            if value:
+                return value.decode("latin-1")
+        return None
+
+    async def _dispatch(self, call: Call, scope: Scope, send: Send) -> Outcome:
+        assert call.target is not None
+        target = call.target
+        provider = target.provider
+        request = UpstreamRequest(
+            dialect=call.route.surface.dialect,
+            method=scope["method"],
+            path=call.route.path,
+            query=scope.get("query_string", b""),
+            headers=_forward_headers(scope["headers"]),
+            body=self.meter.upstream_body(call, target),
+            stream=call.stream,
+            model=target.model,
+        )
+        keys = key_order(provider.keys, self.rng) if len(provider.keys) > 1 else provider.keys
+        last: UpstreamResponse | None = None
+        last_error: GatewayError | None = None
+        for index, key in enumerate(keys):
+            started, t = time.time(), time.perf_counter()
+            try:
+                resp = await provider.send(request, key)
+            except UpstreamError as err:
+                self._attempt(call, key, 0, started, t, err.anthropic_type)
+                last_error = err
+                continue
+            self._attempt(call, key, resp.status, started, t, None)
+            if resp.status in _RETRYABLE and index < len(keys) - 1:
+                resp.close()
+                continue
+            last = resp
+            break
+        if last is None:
+            raise last_error or NoProviderAvailable(f"provider {provider.name} has no keys")
+        return await relay(call, last, send, self.meter)
+
+    def _attempt(
+        self, call: Call, key: KeyChoice, status: int, started: float, t: float, err: str | None
+    ) -> None:
+        latency = (time.perf_counter() - t) * 1000
+        call.attempts.append((key.name, call.target.provider.name if call.target else "",
+                              status, started, latency, err))  # fmt: skip
+
+
+def _canceller(task: asyncio.Task[None]) -> Callable[[asyncio.Task[None]], None]:
+    def cancel(_watcher: asyncio.Task[None]) -> None:
+        task.cancel()
+
+    return cancel
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _send_error(route: Route, send: Send, err: GatewayError) -> None:
+    headers = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+    with contextlib.suppress(OSError, RuntimeError):
+        await respond(send, err.status, route.surface.error_body(err), headers=headers)
+
+
+def _forward_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in _DROP_REQUEST]
+    out.append(("accept-encoding", "gzip, deflate"))
+    return out
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

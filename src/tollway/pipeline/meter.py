@@ -1,0 +1,247 @@
+"""Metering: usage observed on the way back, priced, settled and recorded.
+
+``Outcome`` watches one response (SSE events or a JSON body) and ``Meter.settle`` turns it
+into cost, settles the admission ticket and hands a record to the background writer.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+from tollway.accounting.cost import CostBreakdown, compute_cost
+from tollway.accounting.pricing import PriceBook
+from tollway.accounting.usage import (
+    AnthropicStreamUsage,
+    OpenAIChatStreamUsage,
+    ResponsesStreamUsage,
+    Usage,
+    anthropic_usage,
+    ensure_stream_usage,
+    is_usage_only_chunk,
+    openai_chat_usage,
+    responses_usage,
+)
+from tollway.observability.writer import LogWriter
+from tollway.pipeline.admit import Admission
+from tollway.pipeline.identity import detect_client
+from tollway.providers.base import ANTHROPIC, OPENAI_CHAT
+from tollway.sse import SSEEvent, SSEParser
+from tollway.storage.records import AttemptRecord, ContentRecord, RequestRecord
+
+if TYPE_CHECKING:
+    from tollway.pipeline.handler import Call
+    from tollway.pipeline.route import Target
+
+_raw_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_encoder = msgspec.json.Encoder()
+NO_USAGE = Usage(0, 0, 0, 0, 0, 0, False)
+
+
+class _StreamObserver(Protocol):
+    def observe(self, event: SSEEvent) -> None: ...
+    def result(self, complete: bool) -> Usage: ...
+
+
+def rewrite_model(body: bytes, model: str) -> bytes:
+    """Change only the top-level ``model``; every other value keeps its exact bytes."""
+    doc = _raw_decoder.decode(body)
+    doc["model"] = msgspec.Raw(_encoder.encode(model))
+    return _encoder.encode(doc)
+
+
+class Outcome:
+    """One response as it passes: usage observer, timing, content for the log."""
+
+    def __init__(self, dialect: str, status: int, drop_usage_chunk: bool, keep: bool) -> None:
+        self.status = status
+        self.dialect = dialect
+        self.complete = False
+        self.ttft_ms: float | None = None
+        self.upstream_error: str | None = None
+        self.usage: Usage | None = None
+        self._drop_usage = drop_usage_chunk
+        self._keep = keep
+        self._parts: list[bytes] = []
+        self._parser = SSEParser()
+        self._stream: _StreamObserver | None = None
+        if status == 200:
+            if dialect == ANTHROPIC:
+                self._stream = AnthropicStreamUsage()
+            elif dialect == OPENAI_CHAT:
+                self._stream = OpenAIChatStreamUsage()
+            else:
+                self._stream = ResponsesStreamUsage()
+
+    def body(self, body: bytes) -> None:
+        if self._keep:
+            self._parts.append(body)
+        if self.status != 200:
+            return
+        if self.dialect == ANTHROPIC:
+            self.usage = anthropic_usage(body)
+        elif self.dialect == OPENAI_CHAT:
+            self.usage = openai_chat_usage(body)
+        else:
+            self.usage = responses_usage(body)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Observe a chunk; returns what to send on (the chunk itself unless filtering)."""
+        events = self._parser.feed(chunk)
+        if self._stream is not None:
+            for event in events:
+                self._stream.observe(event)
+        if not self._drop_usage:
+            if self._keep:
+                self._parts.append(chunk)
+            return chunk
+        out = b"".join(
+            b"data: " + e.data + b"\n\n" for e in events if not is_usage_only_chunk(e.data)
+        )
+        if self._keep:
+            self._parts.append(out)
+        return out
+
+    def finish(self) -> bytes:
+        events = self._parser.flush()
+        if self._stream is not None:
+            for event in events:
+                self._stream.observe(event)
+        return b""
+
+    def final_usage(self) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        if self._stream is not None:
+            return self._stream.result(self.complete)
+        return NO_USAGE
+
+    def content(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class Meter:
+    """Prices and records every request; never awaits."""
+
+    def __init__(
+        self, prices: PriceBook, admission: Admission, writer: LogWriter, log_content: bool
+    ) -> None:
+        self.prices = prices
+        self.admission = admission
+        self.writer = writer
+        self.log_content = log_content
+
+    def _keep_content(self, call: Call) -> bool:
+        if call.key is not None and call.key.log_content is not None:
+            return call.key.log_content
+        return self.log_content
+
+    def upstream_body(self, call: Call, target: Target) -> bytes:
+        body = call.body
+        if target.model != target.requested:
+            body = rewrite_model(body, target.model)
+        call_drop = False
+        if call.route.surface.dialect == OPENAI_CHAT and call.stream:
+            body, call_drop = ensure_stream_usage(body)
+        call.drop_usage_chunk = call_drop
+        return body
+
+    def outcome(self, call: Call, status: int) -> Outcome:
+        return Outcome(call.route.surface.dialect, status, call.drop_usage_chunk,
+                       self._keep_content(call))  # fmt: skip
+
+    def cost(self, model: str | None, usage: Usage) -> CostBreakdown:
+        price = self.prices.lookup(model) if model else None
+        return compute_cost(usage, price)
+
+    def settle(self, call: Call, disconnected: bool) -> None:
+        outcome = call.outcome
+        usage = outcome.final_usage() if outcome is not None else NO_USAGE
+        if outcome is not None and outcome.status == 200 and not outcome.complete:
+            usage = usage if usage.partial else _as_partial(usage)
+        served = call.target.model if call.target else None
+        cost = self.cost(served, usage)
+        if call.ticket is not None:
+            tokens = (
+                usage.input_tokens
+                + usage.output_tokens
+                + usage.cache_read_tokens
+                + (usage.cache_write_5m_tokens + usage.cache_write_1h_tokens)
+            )
+            self.admission.settle(call.ticket, cost.total, tokens)
+        self.writer.submit(self._record(call, usage, cost, disconnected),
+                           self._content(call))  # fmt: skip
+
+    def _content(self, call: Call) -> ContentRecord | None:
+        if call.outcome is None or not self._keep_content(call) or not call.body:
+            return None
+        return ContentRecord(call.id, call.started, zlib.compress(call.body, 1),
+                             zlib.compress(call.outcome.content(), 1))  # fmt: skip
+
+    def _record(
+        self, call: Call, usage: Usage, cost: CostBreakdown, disconnected: bool
+    ) -> RequestRecord:
+        key, target, outcome, err = call.key, call.target, call.outcome, call.error
+        team = customer = None
+        if key is not None:
+            team, customer = self.admission.owners(key)
+        status = err.status if err else (outcome.status if outcome else 499)
+        if disconnected:
+            status = 499 if outcome is None or outcome.status == 200 else outcome.status
+        ua = call.headers.get(b"user-agent", b"").decode("latin-1")
+        attempts = tuple(
+            AttemptRecord(call.id, i, started, provider, key_name, served, st, latency, e)
+            for i, (key_name, provider, st, started, latency, e) in enumerate(call.attempts)
+            for served in [target.model if target else ""]
+        )
+        error_type = err.anthropic_type if err else None
+        if outcome is not None and outcome.upstream_error:
+            error_type = "upstream_stream_error"
+        elif disconnected:
+            error_type = "client_disconnected"
+        return RequestRecord(
+            id=call.id, started_at=call.started,
+            latency_ms=(time.perf_counter() - call.t0) * 1000,
+            ttft_ms=outcome.ttft_ms if outcome else None,
+            vk_id=key.id if key else None, vk_name=key.name if key else None,
+            team_id=team.id if team else None, team_name=team.name if team else None,
+            customer_id=customer.id if customer else None,
+            customer_name=customer.name if customer else None,
+            user_id=_header(call, b"x-tollway-user"), session_id=call.session,
+            client=detect_client(ua, call.headers), surface=call.route.surface.name,
+            provider=target.provider.name if target else None,
+            requested_model=target.requested if target else None,
+            served_model=target.model if target else None,
+            status=status, error_type=error_type,
+            error_message=err.message if err else outcome.upstream_error if outcome else None,
+            stream=call.stream, partial=usage.partial,
+            retries=max(0, len(call.attempts) - 1),
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost_input=cost.input, cost_output=cost.output, cost_cache_read=cost.cache_read,
+            cost_cache_write_5m=cost.cache_write_5m, cost_cache_write_1h=cost.cache_write_1h,
+            cost_total=cost.total, cost_unknown=cost.unknown and call.outcome is not None
+            and call.outcome.status == 200,
+            attempts=attempts,
+        )  # fmt: skip
+
+
+def _header(call: Call, name: bytes) -> str | None:
+    value = call.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _as_partial(usage: Usage) -> Usage:
+    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                 usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
+                 usage.reasoning_tokens, True)  # fmt: skip
+
+
+ZERO = Decimal(0)

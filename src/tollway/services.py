@@ -1,0 +1,147 @@
+"""The gateway's long-lived parts, built from the config and started together."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from tollway.accounting.pricing import PriceBook
+from tollway.config import Config, ProviderConfig, resolve_secret
+from tollway.errors import GatewayError, InvalidRequest
+from tollway.governance.entities import KeyRecord
+from tollway.observability.writer import LogWriter
+from tollway.pipeline.admit import Admission
+from tollway.pipeline.handler import Gateway
+from tollway.pipeline.meter import Meter
+from tollway.pipeline.registry import Registry
+from tollway.pipeline.route import Router
+from tollway.providers.base import KeyChoice, Provider
+from tollway.providers.http import HTTPProvider
+from tollway.providers.simulated import SimulatedProvider
+from tollway.storage.base import Store
+
+log = logging.getLogger("tollway")
+
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+}
+
+
+def build_providers(config: Config) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    for name, pc in config.providers.items():
+        kind = config.provider_type(name)
+        if kind == "simulated":
+            providers[name] = SimulatedProvider(name, pc.simulated)
+            continue
+        keys = [KeyChoice(k.name, resolve_secret(k.value), k.weight) for k in pc.keys]
+        providers[name] = HTTPProvider(
+            name, kind=kind, base_url=pc.base_url or DEFAULT_BASE_URLS[kind], keys=keys,
+            timeout_s=pc.timeout_s,
+        )  # fmt: skip
+    return providers
+
+
+class Services:
+    """``services = Services(config, store); await services.start(); ...; await stop()``."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.providers = build_providers(config)
+        self.prices = PriceBook(overrides=config.pricing)
+        self.registry = Registry(store)
+        self.admission = Admission(self.registry, self.prices, config)
+        self.writer = LogWriter(
+            store,
+            queue_size=config.logging.queue_size,
+            flush_interval=config.logging.flush_interval_ms / 1000,
+            spend_source=self.admission.dirty_spend,
+        )
+        self.meter = Meter(self.prices, self.admission, self.writer, config.logging.content)
+        self.router = Router(
+            self.providers, {n: list(p.models) for n, p in config.providers.items()}
+        )
+        self.gateway = Gateway(
+            registry=self.registry,
+            router=self.router,
+            admission=self.admission,
+            meter=self.meter,
+            max_body_bytes=config.gateway.max_body_bytes,
+        )
+        self.started = False
+        self.admin_token = ""
+        self._retired: list[Provider] = []
+
+    def _apply_providers(self, config: Config) -> None:
+        self._retired.extend(self.providers.values())
+        self.config = config
+        self.providers = build_providers(config)
+        self.router = Router(
+            self.providers, {n: list(p.models) for n, p in config.providers.items()}
+        )
+        self.gateway.router = self.router
+
+    async def replace_providers(self, providers: Mapping[str, ProviderConfig]) -> None:
+        """Validate, store and apply a new provider set; in-flight requests finish as they are."""
+        doc = {n: p.model_dump(mode="json", exclude_defaults=True) for n, p in providers.items()}
+        try:
+            config = Config.model_validate(
+                {**self.config.model_dump(mode="json"), "providers": doc}
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(f"providers: {exc.errors()[0]['msg']}") from None
+        await self.store.put_setting("providers", json.dumps(doc))
+        self._apply_providers(config)
+
+    async def _stored_providers(self) -> None:
+        stored = await self.store.get_setting("providers")
+        if stored:
+            providers = {n: ProviderConfig.model_validate(p) for n, p in json.loads(stored).items()}
+            self._apply_providers(self.config.model_copy(update={"providers": providers}))
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        from tollway.bootstrap import apply_declared
+
+        await self.store.open()
+        await self._stored_providers()
+        await apply_declared(self.config, self.store)
+        await self.registry.refresh(force=True)
+        await self.admission.load(self.store)
+        self.registry.start()
+        self.writer.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.registry.stop()
+        await self.writer.stop()
+        for provider in [*self.providers.values(), *self._retired]:
+            await provider.close()
+        await self.store.close()
+
+    def models_for(self, key: KeyRecord) -> list[str]:
+        names: list[str] = []
+        declared: Mapping[str, list[str]] = {n: p.models for n, p in self.config.providers.items()}
+        for name, provider in self.providers.items():
+            models = list(declared.get(name) or [])
+            if not models:
+                models = [m for m, price in self.prices.models().items()
+                          if price.provider == self.config.provider_type(name)]  # fmt: skip
+            if not models and provider.name == "simulated":
+                models = ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5"]
+            for m in models:
+                try:
+                    self.router.resolve(m, next(iter(provider.dialects)), key)
+                except GatewayError:  # a model this key may not use is left out
+                    continue
+                names.append(m)
+        return sorted(set(names))

@@ -1,0 +1,61 @@
+"""PostgreSQL store on an asyncpg pool; the SQL is shared with SQLite."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from tollway.storage.schema import ddl
+from tollway.storage.sql import SQLStore, Statement
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _numbered(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class PostgresStore(SQLStore):
+    """``PostgresStore("postgresql://user@127.0.0.1:5432/db")``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._sql: dict[str, str] = {}
+
+    def _pg(self, sql: str) -> str:
+        cached = self._sql.get(sql)
+        if cached is None:
+            cached = self._sql[sql] = _numbered(
+                sql.replace("CAST(CAST(meta.value AS INTEGER)", "CAST(CAST(meta.value AS BIGINT)")
+            )
+        return cached
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(7243)")
+            try:
+                for statement in ddl("postgres"):
+                    await conn.execute(statement)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(7243)")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(self._pg(sql), *params)
+        return [dict(r) for r in rows]
+
+    async def _run(self, statements: list[Statement]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            for sql, rows in statements:
+                await conn.executemany(self._pg(sql), rows)

@@ -1,0 +1,104 @@
+"""Records the gateway writes: one per request, one per upstream attempt, and content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    request_id: str
+    index: int
+    started_at: float
+    provider: str
+    key_name: str
+    model: str
+    status: int
+    latency_ms: float
+    error_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    id: str
+    started_at: float
+    latency_ms: float
+    surface: str
+    status: int
+    ttft_ms: float | None = None
+    vk_id: str | None = None
+    vk_name: str | None = None
+    team_id: str | None = None
+    team_name: str | None = None
+    customer_id: str | None = None
+    customer_name: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    client: str = "sdk"
+    provider: str | None = None
+    requested_model: str | None = None
+    served_model: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    stream: bool = False
+    partial: bool = False
+    retries: int = 0
+    fallback_index: int = 0
+    cache_hit: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_input: Decimal = ZERO
+    cost_output: Decimal = ZERO
+    cost_cache_read: Decimal = ZERO
+    cost_cache_write_5m: Decimal = ZERO
+    cost_cache_write_1h: Decimal = ZERO
+    cost_total: Decimal = ZERO
+    cost_unknown: bool = False
+    attempts: tuple[AttemptRecord, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRecord:
+    request_id: str
+    created_at: float
+    request_body: bytes
+    response_body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRecord:
+    """Settled spend of one budget in one window (the whole value, not a delta)."""
+
+    budget_id: str
+    scope: str
+    window_start: float
+    spent: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetEvent:
+    budget_id: str
+    action: str  # "reset" | "top_up"
+    amount: Decimal
+    actor: str
+    at: float
+    window_start: float
+
+
+@dataclass(slots=True)
+class Batch:
+    """What the background writer flushes in one transaction."""
+
+    requests: list[RequestRecord] = field(default_factory=list)
+    contents: list[ContentRecord] = field(default_factory=list)
+    spend: list[SpendRecord] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.requests) + len(self.contents) + len(self.spend)

@@ -1,0 +1,124 @@
+"""The schema, written once for both backends (types differ only in name).
+
+Money is stored as integer picodollars (exact for every published per-token price);
+budget spend as a decimal string.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+SCHEMA_VERSION = 1
+PICO = Decimal(10) ** 12
+
+COST_KINDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "total")
+TOKEN_KINDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+)
+
+REQUEST_COLUMNS = (
+    "id",
+    "started_at",
+    "latency_ms",
+    "ttft_ms",
+    "vk_id",
+    "vk_name",
+    "team_id",
+    "team_name",
+    "customer_id",
+    "customer_name",
+    "user_id",
+    "session_id",
+    "client",
+    "surface",
+    "provider",
+    "requested_model",
+    "served_model",
+    "status",
+    "error_type",
+    "error_message",
+    "stream",
+    "partial",
+    "retries",
+    "fallback_index",
+    "cache_hit",
+    *TOKEN_KINDS,
+    *(f"cost_{k}_pico" for k in COST_KINDS),
+    "cost_unknown",
+)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entities (
+  kind TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, key_hash TEXT,
+  doc TEXT NOT NULL, updated_at {REAL} NOT NULL, PRIMARY KEY (kind, id));
+CREATE UNIQUE INDEX IF NOT EXISTS entities_key_hash ON entities (key_hash);
+CREATE UNIQUE INDEX IF NOT EXISTS entities_kind_name ON entities (kind, name);
+CREATE TABLE IF NOT EXISTS budget_spend (
+  budget_id TEXT NOT NULL, scope TEXT NOT NULL, window_start {REAL} NOT NULL,
+  spent TEXT NOT NULL, updated_at {REAL} NOT NULL, PRIMARY KEY (budget_id, window_start));
+CREATE TABLE IF NOT EXISTS budget_events (
+  id {SERIAL}, budget_id TEXT NOT NULL, action TEXT NOT NULL, amount TEXT NOT NULL,
+  actor TEXT NOT NULL, at {REAL} NOT NULL, window_start {REAL} NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY, started_at {REAL} NOT NULL, latency_ms {REAL} NOT NULL,
+  ttft_ms {REAL}, vk_id TEXT, vk_name TEXT, team_id TEXT, team_name TEXT,
+  customer_id TEXT, customer_name TEXT, user_id TEXT, session_id TEXT, client TEXT,
+  surface TEXT NOT NULL, provider TEXT, requested_model TEXT, served_model TEXT,
+  status INTEGER NOT NULL, error_type TEXT, error_message TEXT,
+  stream INTEGER NOT NULL, partial INTEGER NOT NULL, retries INTEGER NOT NULL,
+  fallback_index INTEGER NOT NULL, cache_hit INTEGER NOT NULL,
+  input_tokens {BIGINT} NOT NULL, output_tokens {BIGINT} NOT NULL,
+  cache_read_tokens {BIGINT} NOT NULL, cache_write_5m_tokens {BIGINT} NOT NULL,
+  cache_write_1h_tokens {BIGINT} NOT NULL, reasoning_tokens {BIGINT} NOT NULL,
+  cost_input_pico {BIGINT} NOT NULL, cost_output_pico {BIGINT} NOT NULL,
+  cost_cache_read_pico {BIGINT} NOT NULL, cost_cache_write_5m_pico {BIGINT} NOT NULL,
+  cost_cache_write_1h_pico {BIGINT} NOT NULL, cost_total_pico {BIGINT} NOT NULL,
+  cost_unknown INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
+CREATE INDEX IF NOT EXISTS requests_vk ON requests (vk_id, started_at);
+CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
+CREATE TABLE IF NOT EXISTS attempts (
+  request_id TEXT NOT NULL, idx INTEGER NOT NULL, started_at {REAL} NOT NULL,
+  provider TEXT NOT NULL, key_name TEXT NOT NULL, model TEXT NOT NULL,
+  status INTEGER NOT NULL, latency_ms {REAL} NOT NULL, error_type TEXT,
+  PRIMARY KEY (request_id, idx));
+CREATE TABLE IF NOT EXISTS contents (
+  request_id TEXT PRIMARY KEY, created_at {REAL} NOT NULL,
+  request_body {BLOB} NOT NULL, response_body {BLOB} NOT NULL);
+CREATE INDEX IF NOT EXISTS contents_created ON contents (created_at);
+"""
+
+
+def ddl(dialect: str) -> list[str]:
+    types = {
+        "sqlite": {
+            "REAL": "REAL",
+            "BIGINT": "INTEGER",
+            "BLOB": "BLOB",
+            "SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        },
+        "postgres": {
+            "REAL": "DOUBLE PRECISION",
+            "BIGINT": "BIGINT",
+            "BLOB": "BYTEA",
+            "SERIAL": "BIGSERIAL PRIMARY KEY",
+        },
+    }[dialect]
+    text = _DDL
+    for name, value in types.items():
+        text = text.replace("{" + name + "}", value)
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def to_pico(amount: Decimal) -> int:
+    return int(amount * PICO)
+
+
+def from_pico(value: int | None) -> Decimal:
+    return Decimal(value or 0) / PICO

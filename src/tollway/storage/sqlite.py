@@ -1,0 +1,76 @@
+"""SQLite store: one connection on one thread (as datasette does), WAL journal."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tollway.storage.schema import ddl
+from tollway.storage.sql import SQLStore, Statement
+
+T = TypeVar("T")
+
+
+class SQLiteStore(SQLStore):
+    """``SQLiteStore("sqlite:///path/to/tollway.db")``; all I/O on a single thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = url.removeprefix("sqlite:///").removeprefix("sqlite://") or "tollway.db"
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tollway-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._with_conn, fn)
+
+    def _with_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._conn = conn
+        return fn(self._conn)
+
+    async def open(self) -> None:
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in ddl("sqlite"):
+                conn.execute(statement)
+
+        await self._call(create)
+
+    async def close(self) -> None:
+        def shut(conn: sqlite3.Connection) -> None:
+            conn.close()
+
+        if self._conn is not None:
+            await self._call(shut)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            return [dict(row) for row in conn.execute(sql, tuple(params))]
+
+        return await self._call(run)
+
+    async def _run(self, statements: list[Statement]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in statements:
+                    conn.executemany(sql, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._call(run)

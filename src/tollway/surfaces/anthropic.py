@@ -1,0 +1,31 @@
+"""The Anthropic Messages surface: ``/v1/messages``, ``count_tokens``, ``/v1/models``."""
+
+from __future__ import annotations
+
+import msgspec
+
+from tollway.errors import GatewayError
+from tollway.providers.base import ANTHROPIC
+
+_json = msgspec.json.Encoder()
+
+
+class AnthropicSurface:
+    name = "anthropic"
+    dialect = ANTHROPIC
+
+    def error_body(self, error: GatewayError) -> bytes:
+        return _json.encode(
+            {"type": "error", "error": {"type": error.anthropic_type, "message": error.message}}
+        )
+
+    def models_body(self, models: list[str]) -> bytes:
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in models
+        ]
+        return _json.encode(
+            {"data": data, "has_more": False,
+             "first_id": models[0] if models else None,
+             "last_id": models[-1] if models else None}
+        )  # fmt: skip

@@ -1,0 +1,46 @@
+"""What a client surface is: a dialect, its request fields, and its error shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from tollway.errors import GatewayError, InvalidRequest
+
+
+class RequestFields(msgspec.Struct):
+    """The few fields the gateway reads; the rest of the body is never decoded into objects."""
+
+    model: str | None = None
+    stream: bool | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    max_output_tokens: int | None = None
+
+
+_decoder = msgspec.json.Decoder(RequestFields)
+
+
+def read_fields(body: bytes) -> RequestFields:
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(
+            f"the request body is not valid JSON for this API ({exc}); send a JSON object"
+        ) from None
+
+
+class Surface(Protocol):
+    name: str
+    dialect: str
+
+    def error_body(self, error: GatewayError) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    surface: Surface
+    kind: str  # "generate" | "count_tokens" | "models"
+    path: str  # the canonical upstream path, e.g. "/v1/messages"
