@@ -194,7 +194,7 @@ def tool_use_block(name: str, tool_input: dict[str, Any], tool_id: str | None = 
 def anthropic_message(
     content: Sequence[dict[str, Any]] | str = DEFAULT_TEXT,
     *,
-    model: str = "claude-sonnet-4-5",
+    model: str = "claude-haiku-4-5",
     usage: Mapping[str, Any] | None = None,
     stop_reason: str | None = None,
 ) -> dict[str, Any]:
@@ -258,7 +258,7 @@ def _block_events(index: int, block: dict[str, Any]) -> list[SSE]:
 def anthropic_events(
     content: Sequence[dict[str, Any]] | str = DEFAULT_TEXT,
     *,
-    model: str = "claude-sonnet-4-5",
+    model: str = "claude-haiku-4-5",
     usage: Mapping[str, Any] | None = None,
     stop_reason: str | None = None,
 ) -> list[SSE]:
@@ -467,7 +467,7 @@ def default_reply(req: RecordedRequest) -> Reply:
             return Reply(events=responses_events(model=model))
         return Reply(json=responses_object(model=model))
     if method == "GET" and path.endswith("/models"):
-        ids = ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-4o"]
+        ids = ["claude-opus-4-5", "claude-haiku-4-5", "gpt-4o"]
         data = [{"id": i, "object": "model", "type": "model", "display_name": i} for i in ids]
         return Reply(json={"object": "list", "data": data, "has_more": False})
     if _is_openai(path):
@@ -534,6 +534,7 @@ class MockUpstream:
         if not ready.wait(10):
             raise RuntimeError("the mock upstream did not start within 10 s")
         if self._error is not None:
+            self._thread.join(5)
             raise RuntimeError("the mock upstream failed to start") from self._error
         return self
 
@@ -567,12 +568,15 @@ class MockUpstream:
                 app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
             )
             loop.run_until_complete(self._runner.setup())
-            site = web.SockSite(self._runner, self._sock, shutdown_timeout=1.0)
+            site = web.SockSite(self._runner, self._sock)
             loop.run_until_complete(site.start())
         except BaseException as exc:  # reported to start() in the test's thread
             self._error = exc
-            ready.set()
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
             loop.close()
+            self._sock.close()
+            ready.set()
             return
         ready.set()
         try:

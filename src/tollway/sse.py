@@ -14,14 +14,17 @@ be lenient where the WHATWG algorithm is strict (see ``SSEParser.flush``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event: the ``event:`` name (None when absent) and the joined data."""
+class SSEEvent(msgspec.Struct, frozen=True, gc=False):
+    """One dispatched event: the ``event:`` name (None when absent) and the joined data.
+
+    A frozen ``msgspec.Struct`` rather than a dataclass: one is built per event, and
+    this is several times cheaper to build.
+    """
 
     event: str | None
     data: bytes

@@ -83,7 +83,7 @@ def test_published_list_prices(book: PriceBook, model: str, input_: str, output:
 
 
 def test_anthropic_cache_multipliers_hold_in_every_entry_and_tier(book: PriceBook) -> None:
-    for price in book.models().values():
+    for price in book.models(patterns=True).values():
         if price.provider != "anthropic" or price.model == "claude-3-haiku":
             continue  # Anthropic publishes Haiku 3's cache prices rounded: $0.30, $0.03
         tiers = [price.rates] + ([price.long_context.rates] if price.long_context else [])
@@ -222,11 +222,26 @@ def test_invalid_overrides_raise_config_error(fields: dict[str, Any]) -> None:
         PriceBook().set_override("brand-new-model", fields)
 
 
-def test_models_lists_entries_and_globs_but_not_aliases(book: PriceBook) -> None:
+def test_models_lists_entries_but_not_aliases_or_globs(book: PriceBook) -> None:
     models = book.models()
-    assert "claude-opus-4-*" in models
+    assert "claude-opus-4-5" in models
     assert "claude-opus-4-0" not in models
+    assert "claude-opus-4-*" not in models
     assert list(models) == sorted(models)
+    assert "claude-opus-4-*" in book.models(patterns=True)
+
+
+def test_override_can_set_or_drop_the_long_context_tier() -> None:
+    tier = {"above_input_tokens": 100_000, "input": "2", "output": "3"}
+    book = PriceBook(
+        overrides={"gpt-4.1": {"long_context": tier}, "claude-sonnet-4": {"long_context": None}}
+    )
+    price = _price(book, "gpt-4.1")
+    assert price.long_context is not None
+    assert price.rates_for(100_001).cache_read == D("2")
+    assert _price(book, "claude-sonnet-4").long_context is None
+    with pytest.raises(ConfigError):
+        book.set_override("gpt-4.1", {"long_context": {"input": "2", "output": "3"}})
 
 
 def test_per_token_is_exact() -> None:

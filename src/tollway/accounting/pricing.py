@@ -109,7 +109,7 @@ class PriceBook:
 
     def __init__(
         self,
-        overrides: Mapping[str, Mapping[str, PriceValue]] | None = None,
+        overrides: Mapping[str, Mapping[str, object]] | None = None,
         *,
         data: Mapping[str, Any] | None = None,
     ) -> None:
@@ -151,9 +151,11 @@ class PriceBook:
                     return price
         return None
 
-    def set_override(self, model: str, fields: Mapping[str, PriceValue]) -> ModelPrice:
+    def set_override(self, model: str, fields: Mapping[str, object]) -> ModelPrice:
         """Merge ``fields`` over the price ``model`` resolves to, or define a new model.
 
+        Fields are those of a ``prices.json`` entry: rates as ``PriceValue``, ``provider``,
+        ``note``, and ``long_context`` (an object like the file's, or None to drop it).
         A new model needs ``input`` and ``output``; cache prices default to ``input``.
         The result is an exact entry for ``model``. Raises ``ConfigError`` when invalid.
         """
@@ -162,9 +164,11 @@ class PriceBook:
         self._add(name, price, ())
         return price
 
-    def models(self) -> dict[str, ModelPrice]:
-        """Every entry by key (globs included, aliases not)."""
-        return dict(sorted(self._entries.items()))
+    def models(self, *, patterns: bool = False) -> dict[str, ModelPrice]:
+        """Every entry by key, sorted; aliases left out, and globs unless ``patterns``."""
+        return {
+            key: price for key, price in sorted(self._entries.items()) if patterns or "*" not in key
+        }
 
     def _add(self, name: str, price: ModelPrice, aliases: Iterable[str]) -> None:
         self._entries[name] = price

@@ -111,22 +111,24 @@ def _cache_writes(total: int | None, split: _CacheCreation | None) -> tuple[int,
     return write_5m, write_1h
 
 
+def _anthropic(usage: _AnthropicUsage) -> Usage:
+    write_5m, write_1h = _cache_writes(usage.cache_creation_input_tokens, usage.cache_creation)
+    return Usage(
+        input_tokens=_n(usage.input_tokens),  # excludes cache reads and writes
+        output_tokens=_n(usage.output_tokens),
+        cache_read_tokens=_n(usage.cache_read_input_tokens),
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+    )
+
+
 def anthropic_usage(body: bytes) -> Usage | None:
     """Usage of a whole (non-streamed) Messages response, or None when it has none."""
     try:
         usage = _ANTHROPIC_MESSAGE.decode(body).usage
     except msgspec.DecodeError:
         return None
-    if usage is None:
-        return None
-    write_5m, write_1h = _cache_writes(usage.cache_creation_input_tokens, usage.cache_creation)
-    return Usage(
-        input_tokens=_n(usage.input_tokens),
-        output_tokens=_n(usage.output_tokens),
-        cache_read_tokens=_n(usage.cache_read_input_tokens),
-        cache_write_5m_tokens=write_5m,
-        cache_write_1h_tokens=write_1h,
-    )
+    return None if usage is None else _anthropic(usage)
 
 
 class AnthropicStreamUsage:
@@ -179,20 +181,16 @@ class AnthropicStreamUsage:
 
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and message_delta was seen."""
-        usage = self._usage
-        partial = not (complete and self._final)
-        output = _n(usage.output_tokens)
-        if partial:
-            output = max(output, estimate_tokens(self._chars))
-        write_5m, write_1h = _cache_writes(usage.cache_creation_input_tokens, usage.cache_creation)
-        return Usage(
-            input_tokens=_n(usage.input_tokens),
-            output_tokens=output,
-            cache_read_tokens=_n(usage.cache_read_input_tokens),
-            cache_write_5m_tokens=write_5m,
-            cache_write_1h_tokens=write_1h,
-            partial=partial,
-        )
+        return _settle(_anthropic(self._usage), complete and self._final, self._chars)
+
+
+def _settle(usage: Usage, exact: bool, chars: int) -> Usage:
+    """Mark a stream's usage partial unless exact, billing at least the delivered text."""
+    if exact:
+        return usage
+    return replace(
+        usage, output_tokens=max(usage.output_tokens, estimate_tokens(chars)), partial=True
+    )
 
 
 def _pick(new: _T | None, old: _T | None) -> _T | None:
@@ -262,7 +260,7 @@ _STREAM_REQUEST_PROBE = msgspec.json.Decoder(_StreamRequestProbe)
 _INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
 
 
-def _chat_usage(usage: _ChatUsage, partial: bool = False) -> Usage:
+def _chat_usage(usage: _ChatUsage) -> Usage:
     prompt = _n(usage.prompt_tokens)
     details = usage.prompt_tokens_details
     cached = min(_n(details.cached_tokens), prompt) if details is not None else 0
@@ -272,7 +270,6 @@ def _chat_usage(usage: _ChatUsage, partial: bool = False) -> Usage:
         output_tokens=_n(usage.completion_tokens),
         cache_read_tokens=cached,
         reasoning_tokens=_n(reasoning.reasoning_tokens) if reasoning is not None else 0,
-        partial=partial,
     )
 
 
@@ -359,12 +356,8 @@ class OpenAIChatStreamUsage:
 
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and the usage chunk was seen."""
-        partial = not complete or self._usage is None
-        usage = _chat_usage(self._usage or _ChatUsage(), partial)
-        if not partial:
-            return usage
-        output = max(usage.output_tokens, estimate_tokens(self._chars))
-        return replace(usage, output_tokens=output)
+        exact = complete and self._usage is not None
+        return _settle(_chat_usage(self._usage or _ChatUsage()), exact, self._chars)
 
 
 # --- OpenAI Responses -----------------------------------------------------------------
@@ -411,7 +404,7 @@ _RESPONSES_TEXT = frozenset(
 _RESPONSES_FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-def _responses_usage(usage: _ResponsesUsage, partial: bool = False) -> Usage:
+def _responses_usage(usage: _ResponsesUsage) -> Usage:
     prompt = _n(usage.input_tokens)
     details = usage.input_tokens_details
     cached = min(_n(details.cached_tokens), prompt) if details is not None else 0
@@ -421,7 +414,6 @@ def _responses_usage(usage: _ResponsesUsage, partial: bool = False) -> Usage:
         output_tokens=_n(usage.output_tokens),
         cache_read_tokens=cached,
         reasoning_tokens=_n(reasoning.reasoning_tokens) if reasoning is not None else 0,
-        partial=partial,
     )
 
 
@@ -461,8 +453,5 @@ class ResponsesStreamUsage:
 
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and a terminal event had usage."""
-        partial = not complete or self._usage is None
-        usage = _responses_usage(self._usage or _ResponsesUsage(), partial)
-        if not partial:
-            return usage
-        return replace(usage, output_tokens=max(usage.output_tokens, estimate_tokens(self._chars)))
+        exact = complete and self._usage is not None
+        return _settle(_responses_usage(self._usage or _ResponsesUsage()), exact, self._chars)

@@ -95,6 +95,10 @@ def _crud(
         await changed()
         return Response(status_code=204)
 
+    # Annotations are strings under `from __future__ import annotations`; give FastAPI the
+    # real input model for the generated handlers.
+    create.__annotations__["body"] = model
+    update.__annotations__["body"] = model
     router.add_api_route(f"/{path}", create, methods=["POST"], status_code=201, tags=tag,
                          name=f"create_{kind}")  # fmt: skip
     router.add_api_route(f"/{path}", list_all, methods=["GET"], tags=tag, name=f"list_{kind}")

@@ -247,7 +247,7 @@ class Ledger:
             starts.append(account.touch(now))
             accounts.append(account)
         for account in accounts:
-            if account.spent + amount > account.limit():
+            if account.spent + account.reserved + amount > account.limit():
                 return Refusal(
                     account.spec.key,
                     account.spec.duration,

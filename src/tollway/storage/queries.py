@@ -1,0 +1,324 @@
+"""Reads over the request log: filters, cursor pages and usage totals, for both backends.
+
+    page = await list_logs(store, LogFilter(model="gpt-5", since=t0), limit=50)
+    more = await list_logs(store, LogFilter(model="gpt-5", since=t0), cursor=page.next_cursor)
+    groups = await usage(store, "model", LogFilter(since=t0))
+
+The SQL uses ``?`` placeholders and what SQLite and PostgreSQL share, but for the one
+expression that buckets a time into a (UTC) day. Money leaves the database as integer
+picodollars; it is summed as integers and shown as exact decimal strings of USD.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from tollway.storage.base import Store
+from tollway.storage.schema import COST_KINDS, PICO, REQUEST_COLUMNS, TOKEN_KINDS, from_pico
+
+GroupBy = Literal["key", "team", "customer", "model", "provider", "day", "session", "client"]
+COST_COLUMNS = tuple(f"cost_{k}_pico" for k in COST_KINDS)
+_BOOLS = ("stream", "partial", "cache_hit", "cost_unknown")
+_FIXED = tuple(c for c in REQUEST_COLUMNS if c not in (*TOKEN_KINDS, *COST_COLUMNS, *_BOOLS))
+LOG_CSV_COLUMNS = (
+    *_FIXED,
+    *_BOOLS,
+    *TOKEN_KINDS,
+    *(f"cost_{k}_usd" for k in COST_KINDS),
+    "attempts",
+)
+USAGE_CSV_COLUMNS = ("group", "name", "requests", "errors", "cost_unknown", *TOKEN_KINDS,
+                     *(f"cost_{k}_usd" for k in COST_KINDS))  # fmt: skip
+_DAY = {
+    "sqlite": "strftime('%Y-%m-%d', started_at, 'unixepoch')",
+    "postgres": "to_char(to_timestamp(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+}
+# group -> (the SQL expression grouped on, a name column shown beside it)
+_GROUPS: dict[str, tuple[str, str | None]] = {
+    "key": ("vk_id", "vk_name"),
+    "team": ("team_id", "team_name"),
+    "customer": ("customer_id", "customer_name"),
+    "model": ("COALESCE(served_model, requested_model)", None),
+    "provider": ("provider", None),
+    "session": ("session_id", None),
+    "client": ("client", None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What to select; ``None`` means any. ``since`` is inclusive, ``until`` exclusive.
+
+    ``key``, ``team`` and ``customer`` match an id or a name; ``model`` the requested or
+    the served model.
+    """
+
+    key: str | None = None
+    team: str | None = None
+    customer: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: int | None = None
+    session: str | None = None
+    client: str | None = None
+    since: float | None = None
+    until: float | None = None
+    min_cost: Decimal | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """`` WHERE ...`` (or nothing) and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for value, a, b in (
+            (self.key, "vk_id", "vk_name"),
+            (self.team, "team_id", "team_name"),
+            (self.customer, "customer_id", "customer_name"),
+            (self.model, "requested_model", "served_model"),
+        ):
+            if value is not None:
+                clauses.append(f"({a} = ? OR {b} = ?)")
+                params += [value, value]
+        for value, column, op in (
+            (self.provider, "provider", "="),
+            (self.status, "status", "="),
+            (self.session, "session_id", "="),
+            (self.client, "client", "="),
+            (self.since, "started_at", ">="),
+            (self.until, "started_at", "<"),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        if self.min_cost is not None:
+            # Stored amounts are whole picodollars: ">= x" is ">= ceil(x in pico)".
+            clauses.append("cost_total_pico >= ?")
+            params.append(math.ceil(self.min_cost * PICO))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def parse_time(value: str | float | None) -> float | None:
+    """ISO 8601 (naive means UTC) or epoch seconds -> epoch seconds; ValueError if neither."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is neither ISO 8601 (2025-01-31T12:00:00Z) nor epoch seconds"
+                ) from None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            seconds = when.timestamp()
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite time")
+    return seconds
+
+
+def encode_cursor(started_at: float, request_id: str) -> str:
+    raw = json.dumps([started_at, request_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """ValueError unless ``cursor`` came from ``encode_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started_at, request_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValueError("not a cursor given by this API (use next_cursor as is)") from None
+    if not isinstance(started_at, int | float) or not isinstance(request_id, str):
+        raise ValueError("not a cursor given by this API (use next_cursor as is)")
+    return float(started_at), request_id
+
+
+def usd(pico: int | Decimal | None) -> str:
+    """Picodollars as an exact decimal string of USD, without exponent: 1500000 -> 0.0000015."""
+    return format(from_pico(int(pico or 0)).normalize(), "f")
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+async def list_logs(
+    store: Store, where: LogFilter, *, limit: int = 50, cursor: str | None = None
+) -> LogPage:
+    """Newest first, by ``(started_at, id)``: a page stays stable while records arrive."""
+    clause, params = where.where()
+    if cursor is not None:
+        started_at, request_id = decode_cursor(cursor)
+        clause += " AND " if clause else " WHERE "
+        clause += "(started_at < ? OR (started_at = ? AND id < ?))"
+        params += [started_at, started_at, request_id]
+    sql = f"SELECT * FROM requests{clause} ORDER BY started_at DESC, id DESC LIMIT ?"
+    rows = await store.query(sql, [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    await _attach_attempts(store, rows)
+    last = rows[-1] if more else None
+    return LogPage(rows, encode_cursor(last["started_at"], last["id"]) if last else None)
+
+
+async def iter_logs(
+    store: Store, where: LogFilter, *, cursor: str | None = None, limit: int | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching record (at most ``limit``), newest first, fetched a page at a time."""
+    left = math.inf if limit is None else limit
+    while left > 0:
+        page = await list_logs(store, where, limit=int(min(left, 500)), cursor=cursor)
+        for row in page.records:
+            yield row
+        left -= len(page.records)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+async def get_log(store: Store, request_id: str) -> dict[str, Any] | None:
+    """One record with its attempts and, under ``content``, its bodies (or None)."""
+    rows = await store.query("SELECT * FROM requests WHERE id = ?", (request_id,))
+    if not rows:
+        return None
+    await _attach_attempts(store, rows)
+    row = rows[0]
+    bodies = await store.query(
+        "SELECT request_body, response_body FROM contents WHERE request_id = ?", (request_id,)
+    )
+    row["content"] = None
+    if bodies:
+        row["content"] = {
+            "request": _body(bodies[0]["request_body"]),
+            "response": _body(bodies[0]["response_body"]),
+        }
+    return row
+
+
+async def _attach_attempts(store: Store, rows: list[dict[str, Any]]) -> None:
+    by_id: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
+    ids = list(by_id)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found = await store.query(
+            f"SELECT * FROM attempts WHERE request_id IN ({marks}) ORDER BY request_id, idx",
+            chunk,
+        )
+        for a in found:
+            by_id[a["request_id"]].append(a)
+    for r in rows:
+        r["attempts"] = by_id[r["id"]]
+
+
+def _body(blob: bytes | None) -> Any:
+    """A stored body: parsed JSON when it is JSON, else its text (SSE streams are text)."""
+    if not blob:
+        return None
+    try:
+        text = zlib.decompress(bytes(blob)).decode("utf-8", "replace")
+    except zlib.error:
+        return "<content not readable: not zlib data>"
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+async def usage(
+    store: Store, group_by: GroupBy, where: LogFilter | None = None
+) -> list[dict[str, Any]]:
+    """Per group: requests, errors (status >= 400), unpriced, token and picodollar sums.
+
+    Ordered by total cost, dearest first; ``day`` is the UTC calendar day.
+    """
+    dialect = "postgres" if store.url.startswith(("postgresql:", "postgres:")) else "sqlite"
+    expr, name = _GROUPS.get(group_by) or (_DAY[dialect], None)
+    name_sql = f"MAX({name})" if name else "NULL"
+    sums = ", ".join(f"SUM({c}) AS {c}" for c in (*TOKEN_KINDS, *COST_COLUMNS))
+    clause, params = (where or LogFilter()).where()
+    sql = (
+        f"SELECT {expr} AS grp, {name_sql} AS grp_name, COUNT(*) AS requests, "
+        "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors, "
+        f"SUM(cost_unknown) AS unpriced, {sums} FROM requests{clause} GROUP BY {expr}"
+    )
+    rows = await store.query(sql, params)
+    groups = [
+        {"group": r["grp"], "name": r["grp_name"],
+         **{c: int(r[c] or 0) for c in ("requests", "errors", "unpriced", *TOKEN_KINDS,
+                                        *COST_COLUMNS)}}
+        for r in rows
+    ]  # fmt: skip
+    groups.sort(key=lambda g: (-g["cost_total_pico"], g["group"] is None, str(g["group"])))
+    return groups
+
+
+def total(groups: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of ``usage`` groups (exact: integers)."""
+    keys = ("requests", "errors", "unpriced", *TOKEN_KINDS, *COST_COLUMNS)
+    return {"group": None, "name": None, **{k: sum(g[k] for g in groups) for k in keys}}
+
+
+def render_usage(group: dict[str, Any]) -> dict[str, Any]:
+    """A ``usage`` group as JSON: tokens and cost (USD strings) by kind."""
+    return {
+        "group": group["group"],
+        "name": group["name"],
+        "requests": group["requests"],
+        "errors": group["errors"],
+        "cost_unknown": group["unpriced"],
+        "tokens": {k.removesuffix("_tokens"): group[k] for k in TOKEN_KINDS},
+        "cost": {k: usd(group[f"cost_{k}_pico"]) for k in COST_KINDS},
+    }
+
+
+def render_log(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as JSON: ISO times, booleans, tokens and cost (USD strings) by kind."""
+    out: dict[str, Any] = {c: row[c] for c in _FIXED}
+    out["started_at"] = iso(row["started_at"])
+    out.update({c: bool(row[c]) for c in _BOOLS})
+    out["tokens"] = {k.removesuffix("_tokens"): int(row[k]) for k in TOKEN_KINDS}
+    out["cost"] = {k: usd(row[f"cost_{k}_pico"]) for k in COST_KINDS}
+    out["attempts"] = [
+        {"index": a["idx"], "started_at": iso(a["started_at"]), "provider": a["provider"],
+         "key_name": a["key_name"], "model": a["model"], "status": a["status"],
+         "latency_ms": a["latency_ms"], "error_type": a["error_type"]}
+        for a in row.get("attempts", ())
+    ]  # fmt: skip
+    if "content" in row:
+        out["content"] = row["content"]
+    return out
+
+
+def flat(doc: dict[str, Any]) -> dict[str, Any]:
+    """A rendered record or usage group as one CSV row (nested kinds become columns)."""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if k == "tokens":
+            out.update({f"{kind}_tokens": n for kind, n in v.items()})
+        elif k == "cost":
+            out.update({f"cost_{kind}_usd": amount for kind, amount in v.items()})
+        elif k == "attempts":
+            out["attempts"] = len(v)
+        elif k != "content":
+            out[k] = str(v).lower() if isinstance(v, bool) else v
+    return out

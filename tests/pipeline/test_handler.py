@@ -1,0 +1,149 @@
+"""The request path in-process, against the simulated provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inprocess import running
+from tollway.config import ProviderGrant
+
+MSG = b'{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
+CHAT = b'{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}'
+
+
+async def test_anthropic_and_openai_round_trip(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 200 and r.json()["type"] == "message"
+        r = await gw.client.post(
+            "/openai/v1/chat/completions", content=CHAT, headers={"authorization": f"Bearer {key}"}
+        )
+        assert r.status_code == 200 and r.json()["object"] == "chat.completion"
+
+
+async def test_keys_accepted_from_every_header(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        for header in ({"x-api-key": key}, {"authorization": f"Bearer {key}"},
+                       {"api-key": key}, {"x-goog-api-key": key}):  # fmt: skip
+            r = await gw.client.post("/v1/messages", content=MSG, headers=header)
+            assert r.status_code == 200, header
+
+
+async def test_401_in_each_dialect(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        r = await gw.client.post("/v1/messages", content=MSG)
+        body = r.json()
+        assert r.status_code == 401 and body["type"] == "error"
+        assert body["error"]["type"] == "authentication_error"
+        assert "ANTHROPIC_API_KEY" in body["error"]["message"]
+        r = await gw.client.post(
+            "/v1/chat/completions", content=CHAT, headers={"authorization": "Bearer tw-nope"}
+        )
+        err = r.json()["error"]
+        assert r.status_code == 401 and err["code"] == "invalid_api_key"
+        assert "not known" in err["message"]
+
+
+async def test_revoked_and_expired_keys_are_refused(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key("old", expires_at="2020-01-01T00:00:00Z")
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+        key2 = await gw.key("bob")
+        r = await gw.client.delete("/api/virtual-keys/bob", headers=gw.admin)
+        assert r.status_code == 200
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key2})
+        assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+
+
+async def test_model_not_allowed_is_403_naming_what_is_allowed(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        grant = ProviderGrant(provider="simulated", allowed_models=["claude-haiku-*"])
+        key = await gw.key(provider_configs=[grant])
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 403
+        message = r.json()["error"]["message"]
+        assert "claude-sonnet-4-5" in message and "claude-haiku-*" in message
+        ok = MSG.replace(b"claude-sonnet-4-5", b"claude-haiku-4-5")
+        r = await gw.client.post("/v1/messages", content=ok, headers={"x-api-key": key})
+        assert r.status_code == 200
+
+
+async def test_empty_allowlist_allows_nothing(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key(
+            provider_configs=[ProviderGrant(provider="simulated", allowed_models=[])]
+        )
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 403
+
+
+async def test_bad_input_gets_a_dialect_error_and_is_logged(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/messages", content=b"{not json", headers={"x-api-key": key})
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+        r = await gw.client.post("/v1/chat/completions", content=b"[]",
+                                 headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert r.status_code == 400 and "error" in r.json()
+        r = await gw.client.post("/v1/messages", content=b'{"max_tokens": 5}',
+                                 headers={"x-api-key": key})  # fmt: skip
+        assert r.status_code == 400 and "model" in r.json()["error"]["message"]
+        r = await gw.client.get("/v1/messages", headers={"x-api-key": key})
+        assert r.status_code == 405
+        await gw.services.writer.flush()
+        rows = await gw.services.store.query("SELECT status FROM requests ORDER BY started_at")
+        assert [row["status"] for row in rows] == [400, 400, 400]
+
+
+async def test_provider_prefix_rewrites_only_the_model(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        body = b'{"model": "simulated/claude-x",  "max_tokens": 5, "z": 1.10, "messages": []}'
+        r = await gw.client.post("/v1/messages", content=body, headers={"x-api-key": key})
+        assert r.status_code == 200 and r.json()["model"] == "claude-x"
+
+
+async def test_upstream_errors_pass_through_with_retry_after(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        headers = {"x-api-key": key, "x-tollway-simulate": "status=429; retry-after=7"}
+        r = await gw.client.post("/v1/messages", content=MSG, headers=headers)
+        assert r.status_code == 429 and r.headers["retry-after"] == "7"
+        assert r.json()["error"]["type"] == "rate_limit_error"
+
+
+async def test_models_listing_in_both_shapes(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        r = await gw.client.get(
+            "/v1/models", headers={"x-api-key": key, "anthropic-version": "2023-06-01"}
+        )
+        assert r.status_code == 200 and r.json()["data"][0]["type"] == "model"
+        r = await gw.client.get("/v1/models", headers={"authorization": f"Bearer {key}"})
+        assert r.json()["object"] == "list"
+
+
+async def test_health_and_head(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        assert (await gw.client.get("/health")).json() == {"status": "ok"}
+        assert (await gw.client.head("/")).status_code == 200
+        r = await gw.client.get("/nope", headers={"anthropic-version": "2023-06-01"})
+        assert r.status_code == 404 and r.json()["type"] == "error"
+
+
+async def test_stream_cut_is_billed_as_partial(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        body = MSG.replace(b'"max_tokens":50', b'"max_tokens":50,"stream":true')
+        headers = {"x-api-key": key, "x-tollway-simulate": "cut-after=5"}
+        r = await gw.client.post("/v1/messages", content=body, headers=headers)
+        assert r.status_code == 200 and "event: error" in r.text
+        await gw.services.writer.flush()
+        rows = await gw.services.store.query(
+            "SELECT partial, output_tokens, error_type FROM requests"
+        )
+        assert rows[0]["partial"] == 1 and rows[0]["output_tokens"] >= 1
+        assert rows[0]["error_type"] == "upstream_stream_error"
