@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from tollway.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
 from tollway.services import Services
 from tollway.surfaces.anthropic import AnthropicSurface
@@ -61,6 +62,8 @@ class TollwayApp:
             await self.admin(scope, receive, send)
         elif path == "/health":
             await respond(send, 200, _HEALTH)
+        elif path == "/metrics":
+            await respond(send, 200, self.services.metrics.render(), METRICS_CONTENT_TYPE)
         elif path == "/" and method in ("HEAD", "GET"):
             await respond(send, 200, b"" if method == "HEAD" else b'{"service":"tollway"}')
         elif path in ("/v1/models", "/anthropic/v1/models", "/openai/v1/models"):

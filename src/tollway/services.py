@@ -12,6 +12,8 @@ from tollway.accounting.pricing import PriceBook
 from tollway.config import Config, ProviderConfig, resolve_secret
 from tollway.errors import GatewayError, InvalidRequest
 from tollway.governance.entities import KeyRecord
+from tollway.observability.metrics import Metrics
+from tollway.observability.retention import ContentRetention
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
 from tollway.pipeline.handler import Gateway
@@ -62,7 +64,18 @@ class Services:
             flush_interval=config.logging.flush_interval_ms / 1000,
             spend_source=self.admission.dirty_spend,
         )
-        self.meter = Meter(self.prices, self.admission, self.writer, config.logging.content)
+        self.metrics = Metrics()
+        self.metrics.gauge("tollway_log_queue", "Records waiting for the writer",
+                           lambda: self.writer.pending)  # fmt: skip
+        self.metrics.gauge("tollway_log_records_dropped", "Records dropped: queue full",
+                           lambda: self.writer.dropped_records)  # fmt: skip
+        self.metrics.gauge("tollway_log_contents_dropped", "Bodies dropped: queue full",
+                           lambda: self.writer.dropped_contents)  # fmt: skip
+        self.metrics.gauge("tollway_budget_reservations_open", "Budget reservations in flight",
+                           lambda: self.admission.ledger.open_reservations)  # fmt: skip
+        self.meter = Meter(
+            self.prices, self.admission, self.writer, config.logging.content, self.metrics
+        )
         self.router = Router(
             self.providers, {n: list(p.models) for n, p in config.providers.items()}
         )
@@ -107,15 +120,19 @@ class Services:
     async def start(self) -> None:
         if self.started:
             return
+        from tollway.admin.pricing import apply_stored_prices
         from tollway.bootstrap import apply_declared
 
         await self.store.open()
+        await apply_stored_prices(self.store, self.prices)
         await self._stored_providers()
         await apply_declared(self.config, self.store)
         await self.registry.refresh(force=True)
         await self.admission.load(self.store)
         self.registry.start()
         self.writer.start()
+        self.retention = ContentRetention(self.store, self.config.logging.retention_days)
+        self.retention.start()
         self.started = True
 
     async def stop(self) -> None:
@@ -123,6 +140,7 @@ class Services:
             return
         self.started = False
         await self.registry.stop()
+        await self.retention.stop()
         await self.writer.stop()
         for provider in [*self.providers.values(), *self._retired]:
             await provider.close()

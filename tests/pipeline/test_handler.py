@@ -147,3 +147,12 @@ async def test_stream_cut_is_billed_as_partial(tmp_path: Path) -> None:
         )
         assert rows[0]["partial"] == 1 and rows[0]["output_tokens"] >= 1
         assert rows[0]["error_type"] == "upstream_stream_error"
+
+
+async def test_metrics_count_requests_and_cost(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key()
+        await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        text = (await gw.client.get("/metrics")).text
+        assert 'tollway_requests_total{model="claude-sonnet-4-5",provider="simulated"' in text
+        assert "tollway_cost_usd_total" in text and "tollway_log_queue" in text

@@ -26,6 +26,7 @@ from tollway.accounting.usage import (
     openai_chat_usage,
     responses_usage,
 )
+from tollway.observability.metrics import Metrics
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
 from tollway.pipeline.identity import detect_client
@@ -128,8 +129,14 @@ class Meter:
     """Prices and records every request; never awaits."""
 
     def __init__(
-        self, prices: PriceBook, admission: Admission, writer: LogWriter, log_content: bool
+        self,
+        prices: PriceBook,
+        admission: Admission,
+        writer: LogWriter,
+        log_content: bool,
+        metrics: Metrics,
     ) -> None:
+        self.metrics = metrics
         self.prices = prices
         self.admission = admission
         self.writer = writer
@@ -173,8 +180,9 @@ class Meter:
                 + (usage.cache_write_5m_tokens + usage.cache_write_1h_tokens)
             )
             self.admission.settle(call.ticket, cost.total, tokens)
-        self.writer.submit(self._record(call, usage, cost, disconnected),
-                           self._content(call))  # fmt: skip
+        record = self._record(call, usage, cost, disconnected)
+        self.metrics.observe(record)
+        self.writer.submit(record, self._content(call))
 
     def _content(self, call: Call) -> ContentRecord | None:
         if call.outcome is None or not self._keep_content(call) or not call.body:
