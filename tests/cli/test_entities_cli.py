@@ -26,8 +26,8 @@ def test_keys_create_with_flags(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )  # fmt: skip
     doc = json.loads(out.split("\n\nThe key")[0])
     assert doc["key"].startswith("tw-") and "export ANTHROPIC_API_KEY=" in out
-    assert [(b["max_limit"], b["reset_duration"], b["calendar_aligned"]) for b in doc["budgets"]] == [
-        (50.0, "1d", True), (500.0, "1M", True)]  # fmt: skip
+    windows = [(b["max_limit"], b["reset_duration"], b["calendar_aligned"]) for b in doc["budgets"]]
+    assert windows == [(50.0, "1d", True), (500.0, "1M", True)]
     assert doc["rate_limit"]["request_max_limit"] == 60
     assert doc["rate_limit"]["token_max_limit"] == 100000
     assert doc["rate_limit"]["concurrency_max"] == 3

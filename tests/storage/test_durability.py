@@ -16,7 +16,10 @@ import httpx
 
 from tollway.cli.main import main
 
-CONFIG = "providers:\n  simulated:\n    simulated: {output_tokens: 12}\nlogging: {flush_interval_ms: 250}\n"
+CONFIG = (
+    "providers:\n  simulated:\n    simulated: {output_tokens: 12}\n"
+    "logging: {flush_interval_ms: 250}\n"
+)
 MSG = b'{"model":"claude-sonnet-4-5","max_tokens":12,"messages":[{"role":"user","content":"hi"}]}'
 
 
