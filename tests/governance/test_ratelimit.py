@@ -113,9 +113,9 @@ def test_monthly_windows_follow_the_utc_calendar() -> None:
 def test_prune_forgets_idle_counters() -> None:
     limiter, spec = RateLimiter(), tokens(10)
     permit = admit(limiter, [spec], 0.0, 5)
-    assert limiter.prune(30.0) == 0
-    assert limiter.prune(200.0) == 1
+    assert limiter.prune(200.0) == 0  # an open permit keeps its counter
     limiter.release(permit, 7, 201.0)
+    assert limiter.prune(201.0) == 1
     admit(limiter, [spec], 201.0, 10)
 
 
@@ -124,8 +124,11 @@ def test_spec_validation() -> None:
         RateLimitSpec("vk:k1", request_max_limit=5)
     with pytest.raises(ValueError, match="positive"):
         RateLimitSpec("vk:k1", concurrency_max=0)
+    limiter = RateLimiter()
     with pytest.raises(ValueError):
-        RateLimiter().acquire([], -1, 0.0)
+        limiter.acquire([], -1, 0.0)
+    with pytest.raises(ValueError):
+        limiter.release(admit(limiter, [], 0.0), -1, 0.0)
 
 
 SPECS = [
@@ -135,13 +138,20 @@ SPECS = [
         request_reset_duration=MINUTE,
         token_max_limit=1000,
         token_reset_duration=MINUTE,
-        concurrency_max=3,
+        concurrency_max=4,
     ),
     RateLimitSpec(
-        "team:t1", request_max_limit=8, request_reset_duration=Duration(5, "m"), concurrency_max=4
+        "team:t1", request_max_limit=8, request_reset_duration=Duration(5, "m"), concurrency_max=6
     ),
     RateLimitSpec("pc:k1:anthropic", token_max_limit=3000, token_reset_duration=Duration(1, "h")),
+    requests(3, "vk:k2"),
 ]
+token_estimates = st.one_of(st.integers(0, 200), st.integers(0, 2500))
+clock_moves = st.one_of(
+    st.floats(0, 30, allow_nan=False),
+    st.floats(0, 400, allow_nan=False),
+    st.sampled_from([60.0, 300.0]),
+)
 
 
 class RateLimitMachine(RuleBasedStateMachine):
@@ -154,7 +164,7 @@ class RateLimitMachine(RuleBasedStateMachine):
         self.held: dict[int, tuple[Permit, list[RateLimitSpec]]] = {}
         self.admitted: dict[tuple[str, str], list[tuple[float, int]]] = defaultdict(list)
 
-    @rule(chosen=st.sets(st.sampled_from(range(len(SPECS))), min_size=1), n=st.integers(0, 2500))
+    @rule(chosen=st.sets(st.sampled_from(range(len(SPECS))), min_size=1), n=token_estimates)
     def acquire(self, chosen: set[int], n: int) -> None:
         specs = [SPECS[i] for i in sorted(chosen)]
         outcome = self.limiter.acquire(specs, n, self.now)
@@ -182,7 +192,7 @@ class RateLimitMachine(RuleBasedStateMachine):
         permit, _ = self.held.pop(data.draw(st.sampled_from(sorted(self.held))))
         self.limiter.release(permit, permit.tokens_estimate, self.now)
 
-    @rule(seconds=st.one_of(st.floats(0, 400, allow_nan=False), st.sampled_from([60.0, 300.0])))
+    @rule(seconds=clock_moves)
     def advance(self, seconds: float) -> None:
         self.now += seconds
 

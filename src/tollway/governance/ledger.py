@@ -1,25 +1,20 @@
-"""Hard-cap budget accounting: reserve a request's worst-case cost before it runs, settle
-the actual cost after.
+"""Hard-cap budgets: reserve a request's worst-case cost before it runs, settle after.
 
-`Ledger.reserve` checks every budget that applies to a request (key, team, customer, provider
-config, session) and reserves the amount in all of them, or in none. It is synchronous, so the
-caller runs it without awaiting in between and no two requests can pass the same check.
+`Ledger.reserve` reserves in every budget that applies to a request, or in none; it is
+synchronous, so no two requests can pass the same check.
 
-Invariant: for every budget, ``spent + reserved <= max_limit + top-ups`` in the current window
-as long as each request settles at most what it reserved. ``reserved`` is what is in flight;
-it carries over when a window rolls (those requests are still running) and their actual cost
-is charged to the window in which they settle. The one way past the cap is an amount reserved
-under a top-up, or a higher limit, that has since gone: it stays in flight until it settles.
-
-Money is Decimal; time is passed in as aware datetimes. No I/O: the caller persists
-`Ledger.drain_dirty` and restores with `Ledger.load`.
+Invariant: ``spent + reserved <= max_limit + top-ups`` in each budget's current window while
+requests settle at most what they reserved. ``reserved`` (in flight) carries over when a window
+rolls, and the actual cost is charged to the window the request settles in. The one way past
+the cap: an amount reserved under a top-up or a higher limit that has since gone stays in flight
+until it settles. No I/O: the caller persists `Ledger.drain_dirty` and restores with `load`.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
@@ -29,13 +24,7 @@ from tollway.governance.windows import Duration, window_bounds
 
 _ZERO: Final = Decimal(0)
 _CENT: Final = Decimal("0.01")
-_SCOPE_KINDS: Final = {
-    "vk": "virtual key",
-    "team": "team",
-    "customer": "customer",
-    "pc": "provider",
-    "session": "session",
-}
+_SCOPE_NAMES: Final = {"vk": "virtual key", "pc": "provider"}  # others: the prefix itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +100,7 @@ class Refusal:
     def message(self) -> str:
         """E.g. ``team budget 1d: spent $4.20 of $5.00, resets 2026-11-24T00:00Z``."""
         prefix = self.key.scope.partition(":")[0]
-        label = f"{_SCOPE_KINDS.get(prefix, prefix)} budget"
+        label = f"{_SCOPE_NAMES.get(prefix, prefix)} budget"
         if self.duration is not None:
             label += f" {self.duration}"
         text = f"{label}: spent {_money(self.spent)} of {_money(self.limit)}"
@@ -137,33 +126,20 @@ class BudgetStatus:
     window_end: datetime | None
 
 
+@dataclass(slots=True, eq=False)
 class _Account:
     """Mutable state of one budget; only the Ledger touches it."""
 
-    __slots__ = (
-        "spec",
-        "start",
-        "end",
-        "stale",
-        "spent",
-        "credit",
-        "inflight",
-        "reserved",
-        "dirty",
-        "pending",
-    )
-
-    def __init__(self, spec: BudgetSpec, pending: tuple[datetime, Decimal, Decimal] | None):
-        self.spec = spec
-        self.start: datetime | None = None
-        self.end: datetime | None = None
-        self.stale = False
-        self.spent = _ZERO
-        self.credit = _ZERO
-        self.inflight: dict[int, Decimal] = {}
-        self.reserved = _ZERO
-        self.dirty = False
-        self.pending = pending
+    spec: BudgetSpec
+    pending: tuple[datetime, Decimal, Decimal] | None = None  # from `Ledger.load`
+    start: datetime | None = None
+    end: datetime | None = None
+    stale: bool = False  # the window rules changed: recompute on the next touch
+    spent: Decimal = _ZERO
+    credit: Decimal = _ZERO
+    reserved: Decimal = _ZERO
+    inflight: dict[int, Decimal] = field(default_factory=dict)
+    dirty: bool = False
 
     def touch(self, now: datetime) -> datetime:
         """Roll to the window containing `now` (never backwards); return its start."""
@@ -185,16 +161,23 @@ class _Account:
     def status(self) -> BudgetStatus:
         assert self.start is not None
         remaining = max(_ZERO, self.limit() - self.spent - self.reserved)
+        spec = self.spec
         return BudgetStatus(
-            self.spec.budget_id,
-            self.spec.scope,
-            self.spec.max_limit,
+            spec.budget_id,
+            spec.scope,
+            spec.max_limit,
             self.credit,
             self.spent,
             self.reserved,
             remaining,
             self.start,
             self.end,
+        )
+
+    def refusal(self, amount: Decimal) -> Refusal:
+        spec = self.spec
+        return Refusal(
+            spec.key, spec.duration, amount, self.spent, self.reserved, self.limit(), self.end
         )
 
 
@@ -218,14 +201,10 @@ class Ledger:
             self._accounts[spec.budget_id] = _Account(spec, self._pending.pop(spec.budget_id, None))
             return
         old = account.spec
-        if (old.duration, old.calendar_aligned, old.anchor, old.tz) != (
-            spec.duration,
-            spec.calendar_aligned,
-            spec.anchor,
-            spec.tz,
-        ):
-            account.stale = True
-        account.spec = spec
+        if old != spec:
+            if replace(spec, scope=old.scope, max_limit=old.max_limit) != old:
+                account.stale = True  # the window rules changed
+            account.spec = spec
 
     def forget(self, budget_id: str) -> None:
         """Drop a deleted budget; its open reservations settle without it."""
@@ -248,21 +227,9 @@ class Ledger:
             accounts.append(account)
         for account in accounts:
             if account.spent + account.reserved + amount > account.limit():
-                return Refusal(
-                    account.spec.key,
-                    account.spec.duration,
-                    amount,
-                    account.spent,
-                    account.reserved,
-                    account.limit(),
-                    account.end,
-                )
-        reservation = Reservation(
-            next(self._ids),
-            amount,
-            tuple(a.spec.key for a in accounts),
-            tuple(starts),
-        )
+                return account.refusal(amount)
+        keys = tuple(a.spec.key for a in accounts)
+        reservation = Reservation(next(self._ids), amount, keys, tuple(starts))
         for account in accounts:
             account.inflight[reservation.id] = amount
             account.reserved += amount

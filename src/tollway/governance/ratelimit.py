@@ -1,22 +1,24 @@
 """Request, token and concurrency limits, in memory; time is passed in as float seconds.
 
-Requests and tokens are counted with the sliding-window approximation (Cloudflare's, also
-nginx's and Redis cell-style limiters' cousin): time is cut into fixed windows of the limit's
-duration, aligned to multiples of it from time zero, and the usage at ``t`` is estimated as::
+Requests and tokens use the sliding-window counter (the approximation Cloudflare describes):
+time is cut into fixed windows of the limit's duration, aligned to multiples of it from time
+zero, and the usage at ``t`` is estimated as::
 
     previous_window_count * (fraction of the current window still to come) + current_count
 
-A request is admitted when ``estimate + amount <= limit``. Guarantees, exactly:
+A request is admitted when ``estimate + amount <= limit``. What that guarantees, exactly:
 
-- in every aligned window at most ``limit`` requests (tokens: reserved estimates) are admitted;
+- each aligned window counts at most ``limit`` (requests; tokens as estimated at admission and
+  corrected to the actual count by `RateLimiter.release`);
 - at each admission the weighted estimate, including the new amount, is at most ``limit``;
-- hence any interval of one window's length holds fewer than ``2 * limit``, and bursts at a
-  window edge are damped, unlike plain fixed windows.
+- so any interval one window long holds fewer than ``2 * limit``; bursts at a window edge are
+  damped, unlike with plain fixed windows.
 
-A token estimate larger than the whole limit is admitted when the estimate is exactly zero
-(nothing counted in this or the previous window) so that it is not refused forever; it then
-counts in full. ``M Q Y`` windows are calendar months in UTC and need `now` to be Unix epoch
-seconds; ``m h d w`` windows work with any clock (monotonic is fine).
+A token estimate above the whole limit is admitted when the estimate is exactly zero (nothing
+counted in this or the previous window), so it is not refused forever; it then counts in full.
+``M Q Y`` windows are calendar months in UTC and need `now` to be Unix epoch seconds;
+``m h d w`` windows work with any clock (monotonic is fine). Concurrency is checked after the
+request and token limits, so a refusal names a time limit when one is hit.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tollway.governance.windows import Duration, window_bounds
 
 Kind = Literal["requests", "tokens", "concurrency"]
 _MICROSECOND: Final = timedelta(microseconds=1)
+_MAX_NUDGES: Final = 100  # float rounding moves retry_after by a second or two at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,8 @@ class RateLimiter:
         The correction lands in the window the estimate was counted in if that is still the
         current or previous one; older windows no longer matter. Releasing twice is a no-op.
         """
+        if actual_tokens < 0:
+            raise ValueError("actual_tokens must not be negative")
         held = self._holds.pop(permit.id, None)
         if held is None:
             return
@@ -191,8 +196,11 @@ class RateLimiter:
         return self._running.get(scope, 0)
 
     def prune(self, now: float) -> int:
-        """Forget counters whose estimate has fallen to zero; returns how many went."""
-        idle = [k for k in self._counters if self._view(k, now).estimate(now) == 0]
+        """Forget idle counters (estimate zero, no open permit); returns how many went."""
+        held = {hold[0] for tokens, _ in self._holds.values() for hold in tokens}
+        idle = [
+            k for k in self._counters if k not in held and self._view(k, now).estimate(now) == 0
+        ]
         for key in idle:
             del self._counters[key]
         return len(idle)
@@ -234,7 +242,9 @@ class RateLimiter:
         worst = max(range(len(failed)), key=lambda i: waits[i])
         retry = max(1, math.ceil(waits[worst]))
         # The float estimate decides admission; make retry_after agree with it exactly.
-        while not self._all_fit(checks, now + retry):
+        for _ in range(_MAX_NUDGES):
+            if self._all_fit(checks, now + retry):
+                break
             retry += 1
         while retry > 1 and self._all_fit(checks, now + retry - 1):
             retry -= 1

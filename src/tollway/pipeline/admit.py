@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # When a request names no output cap, its worst case assumes this many output tokens.
 DEFAULT_MAX_OUTPUT = 64_000
 _SPEND_LOOKBACK_S = 400 * 86400
+_LEVELS = {"vk": "virtual key", "team": "team", "customer": "customer", "pc": "provider config"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +172,11 @@ class Admission:
         amount = self.worst_case(target, fields, body_len) if specs else None
         permit = None
         if limits:
-            outcome = self.limiter.acquire(limits, body_len // 4, time.monotonic())
+            outcome = self.limiter.acquire(limits, body_len // 4, time.time())
             if not isinstance(outcome, Permit):
+                level = _LEVELS.get(outcome.scope.partition(":")[0], "")
                 raise RateLimited(
-                    f"rate limit reached: {outcome.message}; retry in {outcome.retry_after}s",
-                    retry_after=outcome.retry_after,
+                    f"rate limit of the {level} {outcome.message}", retry_after=outcome.retry_after
                 )
             permit = outcome
         reservation = None
@@ -183,7 +184,7 @@ class Admission:
             result = self.ledger.reserve(specs, amount or Decimal(0), now)
             if isinstance(result, Refusal):
                 if permit is not None:
-                    self.limiter.release(permit, 0, time.monotonic())
+                    self.limiter.release(permit, 0, time.time())
                 raise BudgetExceeded(
                     f"budget exceeded: {result.message}. This request could cost up to "
                     f"${amount or 0:.4f}; ask your gateway admin to raise the budget, "
@@ -196,7 +197,7 @@ class Admission:
         if ticket.reservation is not None:
             self.ledger.settle(ticket.reservation, cost, datetime.now(UTC))
         if ticket.permit is not None:
-            self.limiter.release(ticket.permit, tokens, time.monotonic())
+            self.limiter.release(ticket.permit, tokens, time.time())
 
     def dirty_spend(self) -> list[SpendRecord]:
         return [
