@@ -25,8 +25,16 @@ from typing import IO, Any
 import httpx
 import pytest
 import yaml
+from hypothesis import settings
 
 from upstream_mock import MockUpstream
+
+# CI runs property tests with a fixed seed and no per-example deadline: a red CI must mean
+# a real regression, not a new random draw or a slow moment on a shared machine.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
 
 ADMIN_TOKEN = "tw-admin-test-token-0123456789abcdef"
 ANTHROPIC_UPSTREAM_KEY = "sk-ant-upstream-secret"

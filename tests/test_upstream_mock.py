@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import anthropic
 import httpx
@@ -21,6 +20,7 @@ from upstream_mock import (
     MockUpstream,
     RecordedRequest,
     Reply,
+    SentRequests,
     anthropic_error,
     anthropic_events,
     chat_events,
@@ -30,25 +30,13 @@ from upstream_mock import (
 )
 
 
-class BodyRecorder:
-    """An SDK http_client event hook that keeps the bytes of every request the SDK sends."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.headers: list[dict[str, str]] = []
-
-    def __call__(self, request: Any) -> None:  # an httpx2.Request: the SDKs' own httpx
-        self.bodies.append(request.read())
-        self.headers.append(dict(request.headers))
+@pytest.fixture
+def recorder() -> SentRequests:
+    return SentRequests()
 
 
 @pytest.fixture
-def recorder() -> BodyRecorder:
-    return BodyRecorder()
-
-
-@pytest.fixture
-def claude(mock_upstream: MockUpstream, recorder: BodyRecorder) -> Iterator[anthropic.Anthropic]:
+def claude(mock_upstream: MockUpstream, recorder: SentRequests) -> Iterator[anthropic.Anthropic]:
     http_client = anthropic.DefaultHttpxClient(event_hooks={"request": [recorder]}, timeout=10)
     client = anthropic.Anthropic(
         api_key="sk-ant-direct", base_url=mock_upstream.base_url, http_client=http_client,
@@ -59,7 +47,7 @@ def claude(mock_upstream: MockUpstream, recorder: BodyRecorder) -> Iterator[anth
 
 
 @pytest.fixture
-def oai(mock_upstream: MockUpstream, recorder: BodyRecorder) -> Iterator[openai.OpenAI]:
+def oai(mock_upstream: MockUpstream, recorder: SentRequests) -> Iterator[openai.OpenAI]:
     http_client = openai.DefaultHttpxClient(event_hooks={"request": [recorder]}, timeout=10)
     client = openai.OpenAI(
         api_key="sk-openai-direct", base_url=mock_upstream.base_url + "/v1",
@@ -70,7 +58,7 @@ def oai(mock_upstream: MockUpstream, recorder: BodyRecorder) -> Iterator[openai.
 
 
 def test_anthropic_message(
-    claude: anthropic.Anthropic, mock_upstream: MockUpstream, recorder: BodyRecorder
+    claude: anthropic.Anthropic, mock_upstream: MockUpstream, recorder: SentRequests
 ) -> None:
     raw = claude.messages.with_raw_response.create(
         model="claude-opus-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
@@ -90,7 +78,7 @@ def test_anthropic_message(
 
 
 def test_anthropic_stream_text(
-    claude: anthropic.Anthropic, mock_upstream: MockUpstream, recorder: BodyRecorder
+    claude: anthropic.Anthropic, mock_upstream: MockUpstream, recorder: SentRequests
 ) -> None:
     with claude.messages.stream(
         model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
@@ -160,7 +148,7 @@ def test_anthropic_error_reply(claude: anthropic.Anthropic, mock_upstream: MockU
 
 
 def test_openai_chat(
-    oai: openai.OpenAI, mock_upstream: MockUpstream, recorder: BodyRecorder
+    oai: openai.OpenAI, mock_upstream: MockUpstream, recorder: SentRequests
 ) -> None:
     raw = oai.chat.completions.with_raw_response.create(
         model="gpt-4o", messages=[{"role": "user", "content": "hi"}]

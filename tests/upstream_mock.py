@@ -111,6 +111,7 @@ class RecordedRequest:
     received_at: float
     reply_status: int | None = None
     reply_headers: list[tuple[str, str]] = field(default_factory=list)
+    reply_body: bytearray = field(default_factory=bytearray)  # the body bytes written
     events_sent: int = 0
     completed: bool = False  # the whole reply was written
     cut: bool = False  # the mock dropped the connection on purpose (Reply.cut_after)
@@ -182,7 +183,9 @@ def thinking_block(thinking: str, signature: str) -> dict[str, Any]:
     return {"type": "thinking", "thinking": thinking, "signature": signature}
 
 
-def tool_use_block(name: str, tool_input: dict[str, Any], tool_id: str | None = None) -> dict:
+def tool_use_block(
+    name: str, tool_input: dict[str, Any], tool_id: str | None = None
+) -> dict[str, Any]:
     return {
         "type": "tool_use",
         "id": tool_id or f"toolu_mock_{_hex(16)}",
@@ -502,6 +505,7 @@ class MockUpstream:
         self.port = 0
         self.responder: Callable[[RecordedRequest], Reply | None] | None = None
         self.any_disconnect = threading.Event()
+        self._stopping = False
         self._queue: list[Reply] = []
         self._records: list[RecordedRequest] = []
         self._cond = threading.Condition()
@@ -541,6 +545,7 @@ class MockUpstream:
     def stop(self) -> None:
         if self._thread is None or self._loop is None:
             return
+        self._stopping = True  # handlers cancelled by the shutdown are not client disconnects
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(15)
@@ -565,7 +570,7 @@ class MockUpstream:
             app = web.Application(client_max_size=256 * 1024 * 1024)
             app.router.add_route("*", "/{tail:.*}", self._handle)
             self._runner = web.AppRunner(
-                app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+                app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
             )
             loop.run_until_complete(self._runner.setup())
             site = web.SockSite(self._runner, self._sock)
@@ -682,7 +687,7 @@ class MockUpstream:
                 return self._plain(rec, reply, headers)
             return await self._stream(request, rec, reply, headers)
         except (asyncio.CancelledError, ConnectionError):
-            if not rec.cut and not rec.completed:
+            if not (rec.cut or rec.completed or self._stopping):
                 rec.disconnect.set()
                 self.any_disconnect.set()
             raise
@@ -696,6 +701,7 @@ class MockUpstream:
             data = _dumps(reply.json).encode()
         else:
             data = b""
+        rec.reply_body += data
         resp = web.Response(status=reply.status, body=data)
         for k, v in headers:
             resp.headers.add(k, v)
@@ -721,7 +727,9 @@ class MockUpstream:
             pause = reply.event_delay if event.delay is None else event.delay
             if pause:
                 await asyncio.sleep(pause)
-            await resp.write(event.encode())
+            data = event.encode()
+            await resp.write(data)
+            rec.reply_body += data
             rec.events_sent += 1
         if reply.cut_after is not None and reply.cut_after <= len(events):
             return self._cut(request, rec, resp)
@@ -741,6 +749,24 @@ class MockUpstream:
         return resp
 
 
+class SentRequests:
+    """An event hook for an SDK's ``http_client``: what the client really put on the wire.
+
+    ``anthropic.DefaultHttpxClient(event_hooks={"request": [sent]})`` (the SDKs use httpx2,
+    so a plain ``httpx.Client`` is refused).
+    """
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.headers: list[list[tuple[str, str]]] = []
+        self.urls: list[str] = []
+
+    def __call__(self, request: Any) -> None:
+        self.bodies.append(request.read())
+        self.headers.append(list(request.headers.items()))
+        self.urls.append(str(request.url))
+
+
 __all__ = [
     "ANTHROPIC_USAGE",
     "DEFAULT_TEXT",
@@ -750,6 +776,7 @@ __all__ = [
     "MockUpstream",
     "RecordedRequest",
     "Reply",
+    "SentRequests",
     "anthropic_error",
     "anthropic_events",
     "anthropic_headers",

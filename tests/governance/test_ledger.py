@@ -245,6 +245,12 @@ class LedgerMachine(RuleBasedStateMachine):
         room = min(statuses[SPECS[i].budget_id].remaining for i in chosen)
         amount = (room * percent / 100).quantize(CENT, rounding=ROUND_DOWN)
         outcome = self.ledger.reserve([SPECS[i] for i in chosen], amount, self.now)
+        chosen_statuses = [statuses[SPECS[i].budget_id] for i in chosen]
+        if any(s.spent + s.reserved > s.limit + s.credit for s in chosen_statuses):
+            # Over-committed: money reserved under a top-up of a window that has since
+            # rolled is still in flight. Nothing more fits until it settles.
+            assert isinstance(outcome, Refusal)
+            return
         assert isinstance(outcome, Reservation)
         self.open[outcome.id] = outcome
 

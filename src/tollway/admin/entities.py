@@ -104,7 +104,8 @@ def _crud(
     router.add_api_route(f"/{path}", list_all, methods=["GET"], tags=tag, name=f"list_{kind}")
     router.add_api_route(f"/{path}/{{entity_id}}", get_one, methods=["GET"], tags=tag,
                          name=f"get_{kind}")  # fmt: skip
-    router.add_api_route(f"/{path}/{{entity_id}}", update, methods=["PATCH", "PUT"], tags=tag,
-                         name=f"update_{kind}")  # fmt: skip
+    for method in ("PATCH", "PUT"):
+        router.add_api_route(f"/{path}/{{entity_id}}", update, methods=[method], tags=tag,
+                             name=f"update_{kind}_{method.lower()}")  # fmt: skip
     router.add_api_route(f"/{path}/{{entity_id}}", delete, methods=["DELETE"], tags=tag,
                          status_code=204, name=f"delete_{kind}")  # fmt: skip
