@@ -136,7 +136,9 @@ def _split(stream: bytes, cuts: list[int]) -> list[bytes]:
 
 
 _NAMES = st.sampled_from(["message_start", "content_block_delta", "response.completed", "x"])
-_DATA = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40)
+_DATA = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40
+)
 _EVENTS = st.lists(st.tuples(_NAMES, st.lists(_DATA, min_size=1, max_size=3)), max_size=6)
 
 

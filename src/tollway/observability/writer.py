@@ -86,7 +86,7 @@ class LogWriter:
                 return 0
             try:
                 await self.store.write_batch(batch)
-            except Exception:
+            except BaseException:  # cancelled too: the batch is kept for the next flush
                 self.flush_errors += 1
                 self._retry = batch
                 raise
@@ -95,7 +95,8 @@ class LogWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            async with self._lock:  # never cancel a write in flight
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

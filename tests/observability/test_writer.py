@@ -1,0 +1,113 @@
+"""The batched log writer on a real SQLite file: no record lost, the full-queue policy counted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tollway.observability.writer import LogWriter
+from tollway.storage.records import Batch, ContentRecord, RequestRecord
+from tollway.storage.sqlite import SQLiteStore
+
+
+class CountingStore(SQLiteStore):
+    """A real SQLite store that counts batches, and can fail or stall on demand."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.batches = 0
+        self.fail_next = 0
+        self.stall_s = 0.0
+
+    async def write_batch(self, batch: Batch) -> None:
+        if self.stall_s:
+            await asyncio.sleep(self.stall_s)  # as a network round trip would
+        if self.fail_next:
+            self.fail_next -= 1
+            raise OSError("disk unplugged")
+        self.batches += 1
+        await super().write_batch(batch)
+
+    async def count(self, table: str) -> int:
+        rows = await self.query(f"SELECT COUNT(*) AS n FROM {table}")
+        return int(rows[0]["n"])
+
+
+def record(i: int) -> RequestRecord:
+    return RequestRecord(id=f"req_{i:06d}", started_at=1e9 + i / 1000, latency_ms=12.5,
+                         surface="anthropic", status=200, input_tokens=i)  # fmt: skip
+
+
+def content(i: int) -> ContentRecord:
+    return ContentRecord(f"req_{i:06d}", 1e9 + i / 1000, b"x\x9c\x03\x00", b"x\x9c\x03\x00")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[CountingStore]:
+    s = CountingStore(f"sqlite:///{tmp_path / 'w.db'}")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_ten_thousand_records_none_dropped(store: CountingStore) -> None:
+    writer = LogWriter(store, queue_size=10_000, flush_interval=0.005, spend_source=list)
+    writer.start()
+    for i in range(10_000):
+        writer.submit(record(i), content(i) if i % 10 == 0 else None)
+        if i % 100 == 99:  # bursts, with the writer flushing between them
+            await asyncio.sleep(0.001)
+    await writer.stop()
+    assert await store.count("requests") == 10_000 == writer.written
+    assert writer.dropped_records == 0 and writer.flush_errors == 0 and writer.pending == 0
+    assert await store.count("contents") + writer.dropped_contents == 1_000
+    assert store.batches > 1  # written in several batches, not at shutdown only
+    rows = await store.query("SELECT SUM(input_tokens) AS n FROM requests")
+    assert rows[0]["n"] == sum(range(10_000))
+
+
+async def test_full_queue_drops_content_first_then_counts_dropped_records(
+    store: CountingStore,
+) -> None:
+    writer = LogWriter(store, queue_size=100, flush_interval=60, spend_source=list)
+    for i in range(250):  # the writer is not running: nothing drains the queue
+        writer.submit(record(i), content(i))
+    # Bodies are kept up to a tenth of the bound, records up to twice the bound.
+    assert writer.pending == 200
+    assert writer.dropped_records == 50
+    assert writer.dropped_contents == 190
+    await writer.stop()
+    assert await store.count("requests") == 200 == writer.written
+    assert await store.count("contents") == 10
+    writer.submit(record(1000), None)  # room again after a flush
+    assert writer.dropped_records == 50 and writer.pending == 1
+
+
+async def test_a_failed_write_is_retried_with_nothing_lost(store: CountingStore) -> None:
+    writer = LogWriter(store, queue_size=1_000, flush_interval=60, spend_source=list)
+    for i in range(10):
+        writer.submit(record(i), content(i))
+    store.fail_next = 1
+    with pytest.raises(OSError):
+        await writer.flush()
+    assert writer.flush_errors == 1 and await store.count("requests") == 0
+    for i in range(10, 15):
+        writer.submit(record(i), None)
+    assert await writer.flush() == 15
+    assert await store.count("requests") == 15 and await store.count("contents") == 10
+
+
+async def test_stop_during_a_write_in_flight_loses_nothing(store: CountingStore) -> None:
+    store.stall_s = 0.05
+    writer = LogWriter(store, queue_size=1_000, flush_interval=0.001, spend_source=list)
+    writer.start()
+    for i in range(100):
+        writer.submit(record(i), None)
+    await asyncio.sleep(0.02)  # the first flush has taken the records and is writing
+    await writer.stop()
+    assert await store.count("requests") == 100 == writer.written
