@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 
 from tollway.admin.budgets import budget_routes
 from tollway.admin.entities import entity_routes
+from tollway.admin.logs import log_routes
+from tollway.admin.pricing import pricing_routes
 from tollway.admin.providers import provider_routes
 from tollway.errors import AuthenticationFailed, GatewayError
 
@@ -52,4 +54,6 @@ def build_admin(services: Services) -> FastAPI:
     app.include_router(entity_routes(services))
     app.include_router(budget_routes(services))
     app.include_router(provider_routes(services))
+    app.include_router(log_routes(services))
+    app.include_router(pricing_routes(services))
     return app

@@ -20,12 +20,72 @@ from pydantic import AfterValidator, BeforeValidator
 from tollway.errors import NotFound
 from tollway.storage import queries
 from tollway.storage.queries import GroupBy, LogFilter
+from tollway.storage.schema import COST_KINDS, REQUEST_COLUMNS, TOKEN_KINDS
 
 if TYPE_CHECKING:
     from tollway.services import Services
 
 Format = Literal["json", "csv", "jsonl"]
 _MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+_BOOLS = ("stream", "partial", "cache_hit", "cost_unknown")
+_FIXED = tuple(
+    c for c in REQUEST_COLUMNS if c not in (*TOKEN_KINDS, *queries.COST_COLUMNS, *_BOOLS)
+)
+LOG_CSV_COLUMNS = (
+    *_FIXED,
+    *_BOOLS,
+    *TOKEN_KINDS,
+    *(f"cost_{k}_usd" for k in COST_KINDS),
+    "attempts",
+)
+USAGE_CSV_COLUMNS = ("group", "name", "requests", "errors", "cost_unknown", *TOKEN_KINDS,
+                     *(f"cost_{k}_usd" for k in COST_KINDS))  # fmt: skip
+
+
+def render_usage(group: dict[str, Any]) -> dict[str, Any]:
+    """A ``usage`` group as JSON: tokens and cost (USD strings) by kind."""
+    return {
+        "group": group["group"],
+        "name": group["name"],
+        "requests": group["requests"],
+        "errors": group["errors"],
+        "cost_unknown": group["unpriced"],
+        "tokens": {k.removesuffix("_tokens"): group[k] for k in TOKEN_KINDS},
+        "cost": {k: queries.usd(group[f"cost_{k}_pico"]) for k in COST_KINDS},
+    }
+
+
+def render_log(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as JSON: ISO times, booleans, tokens and cost (USD strings) by kind."""
+    out: dict[str, Any] = {c: row[c] for c in _FIXED}
+    out["started_at"] = queries.iso(row["started_at"])
+    out.update({c: bool(row[c]) for c in _BOOLS})
+    out["tokens"] = {k.removesuffix("_tokens"): int(row[k]) for k in TOKEN_KINDS}
+    out["cost"] = {k: queries.usd(row[f"cost_{k}_pico"]) for k in COST_KINDS}
+    out["attempts"] = [
+        {"index": a["idx"], "started_at": queries.iso(a["started_at"]), "provider": a["provider"],
+         "key_name": a["key_name"], "model": a["model"], "status": a["status"],
+         "latency_ms": a["latency_ms"], "error_type": a["error_type"]}
+        for a in row.get("attempts", ())
+    ]  # fmt: skip
+    if "content" in row:
+        out["content"] = row["content"]
+    return out
+
+
+def flat(doc: dict[str, Any]) -> dict[str, Any]:
+    """A rendered record or usage group as one CSV row (nested kinds become columns)."""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if k == "tokens":
+            out.update({f"{kind}_tokens": n for kind, n in v.items()})
+        elif k == "cost":
+            out.update({f"cost_{kind}_usd": amount for kind, amount in v.items()})
+        elif k == "attempts":
+            out["attempts"] = len(v)
+        elif k != "content":
+            out[k] = str(v).lower() if isinstance(v, bool) else v
+    return out
 
 
 def _cursor(value: str | None) -> str | None:
@@ -79,7 +139,7 @@ async def _encode(
         yield _csv_line(columns)
     async for doc in docs:
         if fmt == "csv":
-            row = queries.flat(doc)
+            row = flat(doc)
             yield _csv_line(row.get(c) for c in columns)
         else:
             yield json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
@@ -116,11 +176,11 @@ def log_routes(services: Services) -> APIRouter:
         """Records newest first; follow ``next_cursor`` (null on the last page)."""
         if format != "json":
             rows = queries.iter_logs(services.store, where, cursor=cursor, limit=limit)
-            docs = (queries.render_log(r) async for r in rows)
-            return export(docs, format, queries.LOG_CSV_COLUMNS, "tollway-logs")
+            docs = (render_log(r) async for r in rows)
+            return export(docs, format, LOG_CSV_COLUMNS, "tollway-logs")
         page = await queries.list_logs(services.store, where, limit=limit or 50, cursor=cursor)
         return {
-            "data": [queries.render_log(r) for r in page.records],
+            "data": [render_log(r) for r in page.records],
             "next_cursor": page.next_cursor,
         }
 
@@ -130,7 +190,7 @@ def log_routes(services: Services) -> APIRouter:
         row = await queries.get_log(services.store, request_id)
         if row is None:
             raise NotFound(f"no logged request {request_id!r} (records are written in batches)")
-        return queries.render_log(row)
+        return render_log(row)
 
     @router.get("/usage", response_model=None)
     async def usage(
@@ -140,15 +200,15 @@ def log_routes(services: Services) -> APIRouter:
     ) -> dict[str, Any] | StreamingResponse:
         """Requests, errors, tokens and cost per group; ``day`` is the UTC day."""
         groups = await queries.usage(services.store, group_by, where)
-        docs = [queries.render_usage(g) for g in groups]
+        docs = [render_usage(g) for g in groups]
         if format != "json":
-            return export(_aiter(docs), format, queries.USAGE_CSV_COLUMNS, "tollway-usage")
+            return export(_aiter(docs), format, USAGE_CSV_COLUMNS, "tollway-usage")
         return {
             "group_by": group_by,
             "from": queries.iso(where.since) if where.since is not None else None,
             "to": queries.iso(where.until) if where.until is not None else None,
             "data": docs,
-            "total": queries.render_usage(queries.total(groups)),
+            "total": render_usage(queries.total(groups)),
         }
 
     return router

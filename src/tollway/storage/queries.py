@@ -23,21 +23,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tollway.storage.base import Store
-from tollway.storage.schema import COST_KINDS, PICO, REQUEST_COLUMNS, TOKEN_KINDS, from_pico
+from tollway.storage.schema import COST_KINDS, PICO, TOKEN_KINDS, from_pico
 
 GroupBy = Literal["key", "team", "customer", "model", "provider", "day", "session", "client"]
 COST_COLUMNS = tuple(f"cost_{k}_pico" for k in COST_KINDS)
-_BOOLS = ("stream", "partial", "cache_hit", "cost_unknown")
-_FIXED = tuple(c for c in REQUEST_COLUMNS if c not in (*TOKEN_KINDS, *COST_COLUMNS, *_BOOLS))
-LOG_CSV_COLUMNS = (
-    *_FIXED,
-    *_BOOLS,
-    *TOKEN_KINDS,
-    *(f"cost_{k}_usd" for k in COST_KINDS),
-    "attempts",
-)
-USAGE_CSV_COLUMNS = ("group", "name", "requests", "errors", "cost_unknown", *TOKEN_KINDS,
-                     *(f"cost_{k}_usd" for k in COST_KINDS))  # fmt: skip
 _DAY = {
     "sqlite": "strftime('%Y-%m-%d', started_at, 'unixepoch')",
     "postgres": "to_char(to_timestamp(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
@@ -87,17 +76,18 @@ class LogFilter:
             if value is not None:
                 clauses.append(f"({a} = ? OR {b} = ?)")
                 params += [value, value]
-        for value, column, op in (
+        conditions: tuple[tuple[object, str, str], ...] = (
             (self.provider, "provider", "="),
             (self.status, "status", "="),
             (self.session, "session_id", "="),
             (self.client, "client", "="),
             (self.since, "started_at", ">="),
             (self.until, "started_at", "<"),
-        ):
-            if value is not None:
+        )
+        for condition, column, op in conditions:
+            if condition is not None:
                 clauses.append(f"{column} {op} ?")
-                params.append(value)
+                params.append(condition)
         if self.min_cost is not None:
             # Stored amounts are whole picodollars: ">= x" is ">= ceil(x in pico)".
             clauses.append("cost_total_pico >= ?")
@@ -276,49 +266,3 @@ def total(groups: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The sum of ``usage`` groups (exact: integers)."""
     keys = ("requests", "errors", "unpriced", *TOKEN_KINDS, *COST_COLUMNS)
     return {"group": None, "name": None, **{k: sum(g[k] for g in groups) for k in keys}}
-
-
-def render_usage(group: dict[str, Any]) -> dict[str, Any]:
-    """A ``usage`` group as JSON: tokens and cost (USD strings) by kind."""
-    return {
-        "group": group["group"],
-        "name": group["name"],
-        "requests": group["requests"],
-        "errors": group["errors"],
-        "cost_unknown": group["unpriced"],
-        "tokens": {k.removesuffix("_tokens"): group[k] for k in TOKEN_KINDS},
-        "cost": {k: usd(group[f"cost_{k}_pico"]) for k in COST_KINDS},
-    }
-
-
-def render_log(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored record as JSON: ISO times, booleans, tokens and cost (USD strings) by kind."""
-    out: dict[str, Any] = {c: row[c] for c in _FIXED}
-    out["started_at"] = iso(row["started_at"])
-    out.update({c: bool(row[c]) for c in _BOOLS})
-    out["tokens"] = {k.removesuffix("_tokens"): int(row[k]) for k in TOKEN_KINDS}
-    out["cost"] = {k: usd(row[f"cost_{k}_pico"]) for k in COST_KINDS}
-    out["attempts"] = [
-        {"index": a["idx"], "started_at": iso(a["started_at"]), "provider": a["provider"],
-         "key_name": a["key_name"], "model": a["model"], "status": a["status"],
-         "latency_ms": a["latency_ms"], "error_type": a["error_type"]}
-        for a in row.get("attempts", ())
-    ]  # fmt: skip
-    if "content" in row:
-        out["content"] = row["content"]
-    return out
-
-
-def flat(doc: dict[str, Any]) -> dict[str, Any]:
-    """A rendered record or usage group as one CSV row (nested kinds become columns)."""
-    out: dict[str, Any] = {}
-    for k, v in doc.items():
-        if k == "tokens":
-            out.update({f"{kind}_tokens": n for kind, n in v.items()})
-        elif k == "cost":
-            out.update({f"cost_{kind}_usd": amount for kind, amount in v.items()})
-        elif k == "attempts":
-            out["attempts"] = len(v)
-        elif k != "content":
-            out[k] = str(v).lower() if isinstance(v, bool) else v
-    return out

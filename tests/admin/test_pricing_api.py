@@ -1,0 +1,101 @@
+"""``/api/pricing`` in-process: list, resolve, override (stored and re-applied at start)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from tollway.app import build_app
+from tollway.config import Config, ProviderConfig
+from tollway.services import Services
+from tollway.storage.sqlite import SQLiteStore
+
+AUTH = {"authorization": "Bearer t"}
+MSG = b'{"model":"house-model","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
+
+
+@asynccontextmanager
+async def gateway(db: Path, config: Config | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    config = config or Config(providers={"simulated": ProviderConfig(type="simulated")})
+    services = Services(config, SQLiteStore(f"sqlite:///{db}"))
+    await services.start()
+    services.admin_token = "t"
+    transport = httpx.ASGITransport(app=build_app(services))
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gw", headers=AUTH
+        ) as client:
+            yield client
+    finally:
+        await services.stop()
+
+
+async def test_list_and_resolve(tmp_path: Path) -> None:
+    config = Config(
+        providers={"simulated": ProviderConfig(type="simulated")},
+        pricing={"gpt-5": {"input": "1.00"}},
+    )
+    async with gateway(tmp_path / "p.db", config) as client:
+        doc = (await client.get("/api/pricing")).json()
+        assert doc["as_of"] and doc["unit"] == "USD per 1,000,000 tokens"
+        by_model = {p["model"]: p for p in doc["data"]}
+        assert "claude-sonnet-4-5" in by_model and by_model["gpt-5"]["overridden"] is True
+        assert by_model["gpt-5"]["input"] == "1.00"
+        assert by_model["claude-sonnet-4-5"]["overridden"] is False
+
+        r = await client.get("/api/pricing/anthropic/claude-sonnet-4-5-20250929")
+        assert r.status_code == 200
+        price = r.json()
+        assert price["requested"] == "anthropic/claude-sonnet-4-5-20250929"
+        assert price["model"] == "claude-sonnet-4-5"
+        assert Decimal(price["cache_read"]) == Decimal(price["input"]) / 10
+
+        r = await client.get("/api/pricing/house-model")
+        assert r.status_code == 404
+        message = r.json()["error"]["message"]
+        assert "house-model" in message and "cost_unknown" in message and "PUT" in message
+
+
+async def test_override_is_validated_applied_and_survives_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    async with gateway(db) as client:
+        for bad, field in (
+            ({"input": "-1"}, "input"),
+            ({"input": "lots"}, "input"),
+            ({"inptu": "1"}, "inptu"),
+            ({"long_context": {"input": "1"}}, "above_input_tokens"),
+        ):
+            r = await client.put("/api/pricing/house-model", json=bad)
+            assert r.status_code == 422, (bad, r.text)
+            assert field in json.dumps(r.json()["detail"][0]["loc"]), r.text
+        # A new model needs input and output: refused whole, nothing stored.
+        r = await client.put("/api/pricing/house-model", json={"input": "2"})
+        assert r.status_code == 422 and "'input' and 'output'" in r.json()["detail"][0]["msg"]
+        assert (await client.get("/api/pricing/house-model")).status_code == 404
+
+        r = await client.put("/api/pricing/House-Model", json={"input": 0.3, "output": "4.5"})
+        assert r.status_code == 200, r.text
+        assert r.json()["input"] == "0.3" and r.json()["cache_read"] == "0.3"
+        r = await client.put("/api/pricing/house-model", json={"cache_read": "0.03"})
+        assert r.json()["input"] == "0.3" and r.json()["cache_read"] == "0.03"
+
+        # Requests for the model are now priced.
+        key = (await client.post("/api/virtual-keys", json={"name": "k"})).json()["key"]
+        r = await client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 200, r.text
+
+    async with gateway(db) as client:  # a new process on the same database
+        price = (await client.get("/api/pricing/house-model")).json()
+        assert (price["input"], price["output"], price["cache_read"]) == ("0.3", "4.5", "0.03")
+        listed = {p["model"]: p for p in (await client.get("/api/pricing")).json()["data"]}
+        assert listed["house-model"]["overridden"] is True
+        logs = (await client.get("/api/logs")).json()["data"]
+        assert logs[0]["cost_unknown"] is False
+        tokens = logs[0]["tokens"]
+        expected = (Decimal("0.3") * tokens["input"] + Decimal("4.5") * tokens["output"]) / 10**6
+        assert Decimal(logs[0]["cost"]["total"]) == expected
