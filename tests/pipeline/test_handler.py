@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from inprocess import running
-from tollway.config import ProviderGrant
+from tollway.config import Budget, ProviderGrant
 
 MSG = b'{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
 CHAT = b'{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}'
@@ -156,3 +156,20 @@ async def test_metrics_count_requests_and_cost(tmp_path: Path) -> None:
         text = (await gw.client.get("/metrics")).text
         assert 'tollway_requests_total{model="claude-sonnet-4-5",provider="simulated"' in text
         assert "tollway_cost_usd_total" in text and "tollway_log_queue" in text
+
+
+async def test_count_tokens_is_governed_but_free(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key("counter", budgets=[Budget(max_limit="0.000001", reset_duration="1d")])
+        r = await gw.client.post(
+            "/v1/messages/count_tokens", content=MSG, headers={"x-api-key": key}
+        )
+        # A budget too small for any message still counts tokens.
+        assert r.status_code == 200 and r.json()["input_tokens"] > 0
+        r = await gw.client.post("/v1/messages/count_tokens", content=MSG)
+        assert r.status_code == 401
+        await gw.services.writer.flush()
+        rows = await gw.services.store.query(
+            "SELECT cost_total_pico, input_tokens FROM requests WHERE status = 200"
+        )
+        assert [(row["cost_total_pico"], row["input_tokens"]) for row in rows] == [(0, 0)]

@@ -157,7 +157,9 @@ class Admission:
         fields: RequestFields,
         body_len: int,
         session: str | None,
+        billable: bool = True,
     ) -> Ticket:
+        """Rate limits always; budgets only for billable calls (count_tokens is free)."""
         plan = self.plan(key)
         provider = target.provider.name
         limits = plan.limits + plan.provider_limits.get(provider, plan.provider_limits.get("*", []))
@@ -165,7 +167,9 @@ class Admission:
             provider, plan.provider_budgets.get("*", [])
         )
         now = datetime.now(UTC)
-        if session:
+        if not billable:
+            specs = []
+        elif session:
             session_spec = self._session_spec(key, session, now)
             if session_spec is not None:
                 specs = [*specs, session_spec]

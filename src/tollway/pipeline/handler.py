@@ -122,8 +122,10 @@ class Gateway:
             call.stream = bool(fields.stream)
             call.target = self.router.resolve(fields.model, route.surface.dialect, call.key)
             call.session = self._session(call.headers)
-            call.ticket = self.admission.admit(call.key, call.target, fields, len(call.body),
-                                               call.session)  # fmt: skip
+            call.ticket = self.admission.admit(
+                call.key, call.target, fields, len(call.body), call.session,
+                billable=route.kind == "generate",
+            )  # fmt: skip
             watcher = asyncio.create_task(_wait_disconnect(receive))
             if task is not None:
                 cancel = _canceller(task)

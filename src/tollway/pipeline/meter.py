@@ -58,8 +58,11 @@ def rewrite_model(body: bytes, model: str) -> bytes:
 class Outcome:
     """One response as it passes: usage observer, timing, content for the log."""
 
-    def __init__(self, dialect: str, status: int, drop_usage_chunk: bool, keep: bool) -> None:
+    def __init__(
+        self, dialect: str, status: int, drop_usage_chunk: bool, keep: bool, metered: bool = True
+    ) -> None:
         self.status = status
+        self.metered = metered
         self.dialect = dialect
         self.complete = False
         self.ttft_ms: float | None = None
@@ -70,7 +73,7 @@ class Outcome:
         self._parts: list[bytes] = []
         self._parser = SSEParser()
         self._stream: _StreamObserver | None = None
-        if status == 200:
+        if status == 200 and metered:
             if dialect == ANTHROPIC:
                 self._stream = AnthropicStreamUsage()
             elif dialect == OPENAI_CHAT:
@@ -81,7 +84,7 @@ class Outcome:
     def body(self, body: bytes) -> None:
         if self._keep:
             self._parts.append(body)
-        if self.status != 200:
+        if self.status != 200 or not self.metered:
             return
         if self.dialect == ANTHROPIC:
             self.usage = anthropic_usage(body)
@@ -158,8 +161,9 @@ class Meter:
         return body
 
     def outcome(self, call: Call, status: int) -> Outcome:
+        metered = call.route.kind == "generate"
         return Outcome(call.route.surface.dialect, status, call.drop_usage_chunk,
-                       self._keep_content(call))  # fmt: skip
+                       self._keep_content(call), metered)  # fmt: skip
 
     def cost(self, model: str | None, usage: Usage) -> CostBreakdown:
         price = self.prices.lookup(model) if model else None

@@ -113,6 +113,9 @@ class SimulatedProvider:
         if fault.status != 200:
             return self._error(request, fault, headers)
         input_tokens = max(1, math.ceil(len(request.body) / 4))
+        if request.path.endswith("/count_tokens"):
+            headers.append((b"content-type", b"application/json"))
+            return _Response(200, headers, [_json.encode({"input_tokens": input_tokens})], 0, False)
         words = self._words()
         if request.dialect == ANTHROPIC:
             parts = self._anthropic(request, rid, input_tokens, words)
