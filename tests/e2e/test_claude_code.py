@@ -77,6 +77,7 @@ def run_claude(
     home: Path,
     *args: str,
     extra_env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> dict[str, Any]:
     """``claude -p ...`` with nothing from the user's environment or config."""
     home.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,8 @@ def run_claude(
             f"{gateway.logs()}"
         )
     detail = f"exit {done.returncode}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
-    assert done.returncode == 0, f"{detail}\n{gateway.logs()}"
+    if check:
+        assert done.returncode == 0, f"{detail}\n{gateway.logs()}"
     try:
         result: dict[str, Any] = json.loads(done.stdout)
     except ValueError:
@@ -214,3 +216,30 @@ def test_recovers_from_an_upstream_stream_drop(
     assert len(calls) >= 2
     assert result.get("is_error") is False, result
     assert DEFAULT_TEXT in result["result"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "status", "words"),
+    [
+        ({"budgets": [{"max_limit": 0.0001, "reset_duration": "1d"}]}, 402, "budget exceeded"),
+        ({"provider_configs": [{"provider": "anthropic", "allowed_models": ["gpt-*"]}]}, 403,
+         "may not use model"),
+    ],
+    ids=["budget", "model-not-allowed"],
+)  # fmt: skip
+def test_governance_errors_reach_the_developer(
+    claude_bin: Path,
+    gateway_server: GatewayServer,
+    mock_upstream: MockUpstream,
+    tmp_path: Path,
+    limits: dict[str, Any],
+    status: int,
+    words: str,
+) -> None:
+    """Claude Code shows the gateway's message verbatim and does not retry 402/403."""
+    vkey = str(gateway_server.create_key("limited", **limits)["key"])
+    result = run_claude(claude_bin, gateway_server, vkey, tmp_path / "home", "-p", "say hi",
+                        check=False)  # fmt: skip
+    assert result.get("is_error") is True, result
+    assert f"API Error: {status}" in result["result"] and words in result["result"], result
+    assert mock_upstream.calls("/v1/messages", "POST") == []  # nothing reached the provider
