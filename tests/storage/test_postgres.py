@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 from test_queries import (
+    check_big_totals,
     check_filters,
     check_get_log,
     check_pagination,
@@ -80,6 +81,10 @@ async def test_pagination_is_stable(store: PostgresStore) -> None:
 
 async def test_usage_sums_are_exact(store: PostgresStore) -> None:
     await check_usage(store)
+
+
+async def test_usage_totals_past_64_bits(store: PostgresStore) -> None:
+    await check_big_totals(store)
 
 
 async def test_get_log_with_content(store: PostgresStore) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,17 @@ async def check_usage(store: Store) -> None:
     assert {g["group"]: g["requests"] for g in ranged} == {"vk_gamma": 2, "vk_alpha": 1}
 
 
+async def check_big_totals(store: Store) -> None:
+    # Each row fits in 64 bits (5e18 picodollars); their sum would not.
+    big = Decimal("5000000.000000000001")
+    records = [make_record(f"b{i}", T0 + i, "rich", usage=Usage()) for i in range(3)]
+    records = [replace(r, cost_total=big, cost_output=big) for r in records]
+    await store.write_batch(Batch(requests=records))
+    (group,) = await queries.usage(store, "key")
+    assert queries.usd(group["cost_total_pico"]) == "15000000.000000000003"
+    assert queries.usd(group["cost_output_pico"]) == "15000000.000000000003"
+
+
 async def check_get_log(store: Store) -> None:
     await seed(store)
     row = await queries.get_log(store, "r01")
@@ -254,6 +266,10 @@ async def test_pagination_is_stable(store: SQLiteStore) -> None:
 
 async def test_usage_sums_are_exact(store: SQLiteStore) -> None:
     await check_usage(store)
+
+
+async def test_usage_totals_past_64_bits(store: SQLiteStore) -> None:
+    await check_big_totals(store)
 
 
 async def test_get_log_with_content(store: SQLiteStore) -> None:

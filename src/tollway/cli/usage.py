@@ -115,7 +115,7 @@ async def tail(
     follow: bool = False,
     interval: float = 1.0,
     polls: int | None = None,
-    out: Callable[[str], None] = print,
+    out: Callable[[str], None] = lambda line: print(line, flush=True),
 ) -> None:
     """Print the last ``limit`` records, oldest first; then, with ``follow``, new ones.
 

@@ -239,6 +239,7 @@ class Meter:
             reasoning_tokens=usage.reasoning_tokens,
             cost_input=cost.input, cost_output=cost.output, cost_cache_read=cost.cache_read,
             cost_cache_write_5m=cost.cache_write_5m, cost_cache_write_1h=cost.cache_write_1h,
+            cost_reasoning=cost.reasoning,
             cost_total=cost.total, cost_unknown=cost.unknown and call.outcome is not None
             and call.outcome.status == 200,
             attempts=attempts,

@@ -27,6 +27,7 @@ from tollway.storage.schema import COST_KINDS, PICO, TOKEN_KINDS, from_pico
 
 GroupBy = Literal["key", "team", "customer", "model", "provider", "day", "session", "client"]
 COST_COLUMNS = tuple(f"cost_{k}_pico" for k in COST_KINDS)
+_SPLIT = 1_000_000
 _DAY = {
     "sqlite": "strftime('%Y-%m-%d', started_at, 'unixepoch')",
     "postgres": "to_char(to_timestamp(started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
@@ -244,7 +245,10 @@ async def usage(
     dialect = "postgres" if store.url.startswith(("postgresql:", "postgres:")) else "sqlite"
     expr, name = _GROUPS.get(group_by) or (_DAY[dialect], None)
     name_sql = f"MAX({name})" if name else "NULL"
-    sums = ", ".join(f"SUM({c}) AS {c}" for c in (*TOKEN_KINDS, *COST_COLUMNS))
+    # Money is summed in two parts so SQLite's 64-bit SUM holds totals past $9.2 million.
+    sums = ", ".join([*(f"SUM({c}) AS {c}" for c in TOKEN_KINDS),
+                      *(f"SUM({c} / {_SPLIT}) AS {c}_hi, SUM({c} % {_SPLIT}) AS {c}_lo"
+                        for c in COST_COLUMNS)])  # fmt: skip
     clause, params = (where or LogFilter()).where()
     sql = (
         f"SELECT {expr} AS grp, {name_sql} AS grp_name, COUNT(*) AS requests, "
@@ -254,8 +258,8 @@ async def usage(
     rows = await store.query(sql, params)
     groups = [
         {"group": r["grp"], "name": r["grp_name"],
-         **{c: int(r[c] or 0) for c in ("requests", "errors", "unpriced", *TOKEN_KINDS,
-                                        *COST_COLUMNS)}}
+         **{c: int(r[c] or 0) for c in ("requests", "errors", "unpriced", *TOKEN_KINDS)},
+         **{c: int(r[f"{c}_hi"] or 0) * _SPLIT + int(r[f"{c}_lo"] or 0) for c in COST_COLUMNS}}
         for r in rows
     ]  # fmt: skip
     groups.sort(key=lambda g: (-g["cost_total_pico"], g["group"] is None, str(g["group"])))

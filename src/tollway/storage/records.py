@@ -59,6 +59,7 @@ class RequestRecord:
     cost_cache_read: Decimal = ZERO
     cost_cache_write_5m: Decimal = ZERO
     cost_cache_write_1h: Decimal = ZERO
+    cost_reasoning: Decimal = ZERO
     cost_total: Decimal = ZERO
     cost_unknown: bool = False
     attempts: tuple[AttemptRecord, ...] = field(default=())

@@ -11,7 +11,15 @@ from decimal import Decimal
 SCHEMA_VERSION = 1
 PICO = Decimal(10) ** 12
 
-COST_KINDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "total")
+COST_KINDS = (
+    "input",
+    "output",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "reasoning",
+    "total",
+)
 TOKEN_KINDS = (
     "input_tokens",
     "output_tokens",
@@ -78,7 +86,8 @@ CREATE TABLE IF NOT EXISTS requests (
   cache_write_1h_tokens {BIGINT} NOT NULL, reasoning_tokens {BIGINT} NOT NULL,
   cost_input_pico {BIGINT} NOT NULL, cost_output_pico {BIGINT} NOT NULL,
   cost_cache_read_pico {BIGINT} NOT NULL, cost_cache_write_5m_pico {BIGINT} NOT NULL,
-  cost_cache_write_1h_pico {BIGINT} NOT NULL, cost_total_pico {BIGINT} NOT NULL,
+  cost_cache_write_1h_pico {BIGINT} NOT NULL, cost_reasoning_pico {BIGINT} NOT NULL,
+  cost_total_pico {BIGINT} NOT NULL,
   cost_unknown INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_vk ON requests (vk_id, started_at);
