@@ -201,3 +201,15 @@ async def test_top_up_and_reset_are_recorded(tmp_path: Path) -> None:
         assert r.status_code == 200 and Decimal(r.json()["spent"]) == 0
         events = (await gw.client.get(f"/api/budgets/{bid}/events", headers=gw.admin)).json()
         assert [(e["action"], e["actor"]) for e in events] == [("top_up", "ops"), ("reset", "ops")]
+
+
+async def test_session_budgets_are_bounded(tmp_path: Path) -> None:
+    async with running(tmp_path, CONFIG) as gw:
+        gw.services.admission.max_sessions = 3
+        key = await gw.key("many", session_budget=SessionBudget(max_limit="5"))
+        for i in range(5):
+            headers = {"x-api-key": key, "x-claude-code-session-id": f"s-{i}"}
+            r = await gw.client.post("/v1/messages", content=MSG, headers=headers)
+            assert r.status_code == 200
+        sessions = [k[1] for k in gw.services.admission._sessions]
+        assert sessions == ["s-2", "s-3", "s-4"]

@@ -9,6 +9,7 @@ it is synchronous, so check-and-reserve is atomic on the event loop.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -89,7 +90,10 @@ class Admission:
         self.limiter = RateLimiter()
         self._plans: dict[str, _KeyPlan] = {}
         self._plans_for: Snapshot | None = None
-        self._sessions: dict[tuple[str, str], BudgetSpec] = {}
+        # Session budgets, least recently used first; bounded so that a gateway running for
+        # months does not keep every session it ever saw.
+        self._sessions: OrderedDict[tuple[str, str], BudgetSpec] = OrderedDict()
+        self.max_sessions = 100_000
 
     def plan(self, key: KeyRecord) -> _KeyPlan:
         snap = self.registry.snapshot
@@ -129,12 +133,17 @@ class Admission:
         if key.session_budget is None:
             return None
         spec = self._sessions.get((key.id, session))
+        if spec is not None:
+            self._sessions.move_to_end((key.id, session))
         limit = Decimal(str(key.session_budget.max_limit))
         if spec is None or spec.max_limit != limit:
             anchor = spec.anchor if spec else now
             spec = BudgetSpec(f"session:{key.id}:{session}", f"session:{key.id}:{session}",
                               limit, None, False, anchor, "UTC")  # fmt: skip
             self._sessions[(key.id, session)] = spec
+            while len(self._sessions) > self.max_sessions:
+                _, old = self._sessions.popitem(last=False)
+                self.ledger.forget(old.budget_id)
         return spec
 
     def worst_case(self, target: Target, fields: RequestFields, body_len: int) -> Decimal | None:
