@@ -173,3 +173,23 @@ async def test_count_tokens_is_governed_but_free(tmp_path: Path) -> None:
             "SELECT cost_total_pico, input_tokens FROM requests WHERE status = 200"
         )
         assert [(row["cost_total_pico"], row["input_tokens"]) for row in rows] == [(0, 0)]
+
+
+async def test_provider_key_never_reaches_client_or_log(tmp_path: Path) -> None:
+    secret = "sk-ant-never-show-this-0123456789"
+    config = (
+        "providers:\n  anthropic:\n    base_url: http://127.0.0.1:9\n"
+        f"    keys: [{{name: a, value: {secret}}}, {{name: b, value: {secret}-2}}]\n"
+    )
+    async with running(tmp_path, config) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 502 and "cannot reach provider anthropic" in r.text
+        assert secret not in r.text
+        await gw.services.writer.flush()
+        rows = await gw.services.store.query("SELECT * FROM requests")
+        attempts = await gw.services.store.query("SELECT * FROM attempts ORDER BY idx")
+        assert secret not in repr(rows) + repr(attempts)
+        assert [a["key_name"] for a in attempts] in (["a", "b"], ["b", "a"])  # failed over
+        providers = await gw.client.get("/api/providers", headers=gw.admin)
+        assert secret not in providers.text
