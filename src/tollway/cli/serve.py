@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import secrets
@@ -37,7 +38,29 @@ def admin_token_for(url: str) -> tuple[str, bool]:
     return token, True
 
 
-def banner(host: str, port: int, providers: list[str], simulated: bool, token: str | None) -> str:
+async def first_key(url: str) -> str | None:
+    """On a store with no virtual keys, create one named ``default``; its secret, once."""
+    from tollway.admin.ops import EntityOps, KeyInput
+
+    store = open_store(url)
+    await store.open()
+    try:
+        if await store.list_entities("virtual_key"):
+            return None
+        _record, secret = await EntityOps(store).create("virtual_key", KeyInput(name="default"))
+        return secret
+    finally:
+        await store.close()
+
+
+def banner(
+    host: str,
+    port: int,
+    providers: list[str],
+    simulated: bool,
+    token: str | None,
+    key: str | None = None,
+) -> str:
     base = f"http://{host}:{port}"
     lines = [
         f"Tollway gateway listening on {base}",
@@ -52,11 +75,13 @@ def banner(host: str, port: int, providers: list[str], simulated: bool, token: s
         )
     if token:
         lines.append(f"  admin token (shown once, stored beside the database): {token}")
+    if key:
+        lines += ["", "First start: created the virtual key 'default' (shown once):"]
+    else:
+        lines += ["", "Point Claude Code at it with a virtual key (tollway keys create NAME):"]
     lines += [
-        "",
-        "Point Claude Code at it with a virtual key (create one: tollway keys create NAME):",
         f"  export ANTHROPIC_BASE_URL={base}",
-        "  export ANTHROPIC_API_KEY=<virtual key>",
+        f"  export ANTHROPIC_API_KEY={key or '<virtual key>'}",
     ]
     return "\n".join(lines)
 
@@ -76,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     services.admin_token, new = admin_token_for(url)
     names = list(config.providers)
     simulated = names == ["simulated"] and args.config is None
-    print(banner(args.host, args.port, names, simulated, services.admin_token if new else None),
-          file=sys.stderr, flush=True)  # fmt: skip
+    key = asyncio.run(first_key(url)) if not config.virtual_keys else None
+    token = services.admin_token if new else None
+    print(banner(args.host, args.port, names, simulated, token, key), file=sys.stderr, flush=True)
     uvicorn.run(
         build_app(services),
         host=args.host,
