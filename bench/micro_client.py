@@ -1,0 +1,109 @@
+"""Upstream HTTP client: aiohttp vs httpx, CPU per request against the mock upstream.
+
+    bench/.venv-tools/bin/python -m bench.micro_client --port MOCK [--quick]
+
+Each client sends the same requests with ``concurrency`` in flight over kept-alive
+connections: the small OpenAI body (JSON answer) and the 77 KB Claude Code body (60-event
+SSE answer, read chunk by chunk as the gateway relays it). Prints JSON with this
+process's CPU milliseconds per request (user+system): what the client costs the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import httpx
+import uvloop
+
+from bench.payloads import claude_code, openai_small
+
+Send = Callable[[], Awaitable[int]]
+
+
+async def _drive(send: Send, total: int, concurrency: int) -> dict[str, float]:
+    left = total
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            status = await send()
+            if status != 200:
+                raise RuntimeError(f"status {status}")
+
+    await send()  # warm the connection pool
+    c0, t0 = os.times(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, c1 = time.perf_counter() - t0, os.times()
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    return {"cpu_ms_per_req": round(cpu * 1000 / total, 4), "rps": round(total / wall, 1)}
+
+
+async def _aiohttp(base: str, total: int, concurrency: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+        for shape in (openai_small(), claude_code()):
+            url, headers, body = base + shape.path, dict(shape.with_key("sk")), shape.body
+
+            async def send(url: str = url, headers: Any = headers, body: bytes = body) -> int:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    async for _ in resp.content.iter_any():
+                        pass
+                    return resp.status
+
+            n = total // 10 if shape.stream else total
+            out[shape.name] = await _drive(send, n, concurrency)
+    return out
+
+
+async def _httpx(base: str, total: int, concurrency: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        for shape in (openai_small(), claude_code()):
+            url, headers, body = base + shape.path, dict(shape.with_key("sk")), shape.body
+
+            async def send(url: str = url, headers: Any = headers, body: bytes = body) -> int:
+                req = client.build_request("POST", url, content=body, headers=headers)
+                resp = await client.send(req, stream=True)
+                async for _ in resp.aiter_raw():
+                    pass
+                await resp.aclose()
+                return resp.status_code
+
+            n = total // 10 if shape.stream else total
+            out[shape.name] = await _drive(send, n, concurrency)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    base = f"http://127.0.0.1:{args.port}"
+    total = 1000 if args.quick else 5000
+    result = {
+        "requests_small": total,
+        "requests_stream": total // 10,
+        "concurrency": args.concurrency,
+        "aiohttp": uvloop.run(_aiohttp(base, total, args.concurrency)),
+        "httpx": uvloop.run(_httpx(base, total, args.concurrency)),
+        "versions": {"aiohttp": aiohttp.__version__, "httpx": httpx.__version__},
+    }
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
