@@ -728,9 +728,12 @@ class MockUpstream:
             if pause:
                 await asyncio.sleep(pause)
             data = event.encode()
-            await resp.write(data)
+            if i == len(events) - 1 and reply.cut_after is None and not reply.hold_open:
+                # Mark it before the last bytes leave: a client may act on them at once.
+                rec.completed = True
             rec.reply_body += data
             rec.events_sent += 1
+            await resp.write(data)
         if reply.cut_after is not None and reply.cut_after <= len(events):
             return self._cut(request, rec, resp)
         if reply.hold_open:

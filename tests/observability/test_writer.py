@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def record(i: int) -> RequestRecord:
 
 
 def content(i: int) -> ContentRecord:
-    return ContentRecord(f"req_{i:06d}", 1e9 + i / 1000, b"x\x9c\x03\x00", b"x\x9c\x03\x00")
+    return ContentRecord(f"req_{i:06d}", 1e9 + i / 1000, b'{"q": 1}', b"")
 
 
 @pytest.fixture
@@ -111,3 +112,33 @@ async def test_stop_during_a_write_in_flight_loses_nothing(store: CountingStore)
     await asyncio.sleep(0.02)  # the first flush has taken the records and is writing
     await writer.stop()
     assert await store.count("requests") == 100 == writer.written
+
+
+async def test_bodies_are_stored_compressed(store: CountingStore) -> None:
+    writer = LogWriter(store, queue_size=1_000, flush_interval=60, spend_source=list)
+    body = b'{"messages": "' + b"hello " * 1000 + b'"}'
+    writer.submit(record(1), ContentRecord("req_000001", 1e9, body, b"ok"))
+    await writer.flush()
+    rows = await store.query("SELECT request_body, response_body FROM contents")
+    stored = bytes(rows[0]["request_body"])
+    assert len(stored) < len(body) // 10 and zlib.decompress(stored) == body
+    assert zlib.decompress(bytes(rows[0]["response_body"])) == b"ok"
+
+
+async def test_a_failing_store_is_retried_with_backoff_and_bounded(
+    store: CountingStore,
+) -> None:
+    writer = LogWriter(store, queue_size=100, flush_interval=0.01, spend_source=list)
+    store.fail_next = 3
+    writer.start()
+    for i in range(500):
+        writer.submit(record(i), None)
+        if i % 50 == 49:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+    assert writer.flush_errors >= 1 and store.batches == 0
+    assert writer._backoff >= 1.0  # waits before hammering a failing store again
+    store.fail_next = 0  # the store works again: everything kept is written
+    await writer.stop()
+    kept = await store.count("requests")
+    assert kept + writer.dropped_records == 500 and kept <= 200  # capped at twice the bound

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     url = db_url(args.db)
     services = Services(config, open_store(url))
     services.admin_token, new = admin_token_for(url)
+    services.freeze_gc = True
     names = list(config.providers)
     simulated = names == ["simulated"] and args.config is None
     key = asyncio.run(first_key(url)) if not config.virtual_keys else None

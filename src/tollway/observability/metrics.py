@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -19,6 +20,17 @@ class _Callback(Collector):
 
     def collect(self) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily(self._name, self._doc, value=self._read())]
+
+
+@dataclass(frozen=True, slots=True)
+class _Children:
+    requests: Counter
+    latency: Histogram
+    input: Counter
+    output: Counter
+    cache_read: Counter
+    cache_write: Counter
+    cost: Counter
 
 
 class Metrics:
@@ -44,25 +56,43 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.in_flight = Gauge("tollway_in_flight", "Requests in flight", registry=self.registry)
+        # Labelled children per (surface, provider, model, status): labels() is not free.
+        self._cache: dict[tuple[str, str, str, int], _Children] = {}
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         self.registry.register(_Callback(name, doc, read))
 
-    def observe(self, r: RequestRecord) -> None:
-        provider, model = r.provider or "", r.served_model or ""
-        self.requests.labels(r.surface, provider, model, str(r.status)).inc()
-        self.latency.labels(r.surface).observe(r.latency_ms / 1000)
-        if r.input_tokens or r.output_tokens:
+    def _children(self, r: RequestRecord) -> _Children:
+        key = (r.surface, r.provider or "", r.served_model or "", r.status)
+        found = self._cache.get(key)
+        if found is None:
+            surface, provider, model, status = key
             tokens = self.tokens
-            tokens.labels(provider, model, "input").inc(r.input_tokens)
-            tokens.labels(provider, model, "output").inc(r.output_tokens)
+            found = self._cache[key] = _Children(
+                self.requests.labels(surface, provider, model, str(status)),
+                self.latency.labels(surface),
+                tokens.labels(provider, model, "input"),
+                tokens.labels(provider, model, "output"),
+                tokens.labels(provider, model, "cache_read"),
+                tokens.labels(provider, model, "cache_write"),
+                self.cost.labels(provider, model),
+            )
+        return found
+
+    def observe(self, r: RequestRecord) -> None:
+        c = self._children(r)
+        c.requests.inc()
+        c.latency.observe(r.latency_ms / 1000)
+        if r.input_tokens or r.output_tokens:
+            c.input.inc(r.input_tokens)
+            c.output.inc(r.output_tokens)
             if r.cache_read_tokens:
-                tokens.labels(provider, model, "cache_read").inc(r.cache_read_tokens)
+                c.cache_read.inc(r.cache_read_tokens)
             cache_write = r.cache_write_5m_tokens + r.cache_write_1h_tokens
             if cache_write:
-                tokens.labels(provider, model, "cache_write").inc(cache_write)
+                c.cache_write.inc(cache_write)
         if r.cost_total:
-            self.cost.labels(provider, model).inc(float(r.cost_total))
+            c.cost.inc(float(r.cost_total))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

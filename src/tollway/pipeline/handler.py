@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,6 +86,12 @@ class Gateway:
         self.meter = meter
         self.max_body_bytes = max_body_bytes
         self.rng = rng or random.Random()
+        # Request ids: a random per-process prefix and a counter (no syscall per request).
+        self._id_prefix = "req_" + secrets.token_hex(6)
+        self._ids = itertools.count(1)
+
+    def _next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):012x}"
 
     def authenticate(
         self, headers: Mapping[bytes, bytes], raw: list[tuple[bytes, bytes]]
@@ -106,7 +113,7 @@ class Gateway:
     async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         call = Call(
-            id="req_" + uuid.uuid4().hex[:24],
+            id=self._next_id(),
             route=route,
             started=time.time(),
             t0=time.perf_counter(),

@@ -7,7 +7,6 @@ into cost, settles the admission ticket and hands a record to the background wri
 from __future__ import annotations
 
 import time
-import zlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -191,8 +190,8 @@ class Meter:
     def _content(self, call: Call) -> ContentRecord | None:
         if call.outcome is None or not self._keep_content(call) or not call.body:
             return None
-        return ContentRecord(call.id, call.started, zlib.compress(call.body, 1),
-                             zlib.compress(call.outcome.content(), 1))  # fmt: skip
+        # Raw here; the writer compresses on a worker thread.
+        return ContentRecord(call.id, call.started, call.body, call.outcome.content())
 
     def _record(
         self, call: Call, usage: Usage, cost: CostBreakdown, disconnected: bool

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from tollway.storage.schema import ddl
+from tollway.storage.schema import added_columns, ddl
 from tollway.storage.sql import SQLStore, Statement
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -41,6 +41,12 @@ class PostgresStore(SQLStore):
             await conn.execute("SELECT pg_advisory_lock(7243)")
             try:
                 for statement in ddl("postgres"):
+                    await conn.execute(statement)
+                rows = await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'requests'"
+                )
+                for statement in added_columns({r["column_name"] for r in rows}, "postgres"):
                     await conn.execute(statement)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(7243)")

@@ -67,6 +67,8 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class ContentRecord:
+    """Bodies: raw when submitted, zlib-compressed by the writer before they are stored."""
+
     request_id: str
     created_at: float
     request_body: bytes

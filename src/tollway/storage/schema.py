@@ -125,6 +125,17 @@ def ddl(dialect: str) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
+def added_columns(existing: set[str], dialect: str) -> list[str]:
+    """ALTER statements for count and money columns a database made by an older version
+    lacks (new columns are always zero-defaulted counters)."""
+    kind = "INTEGER" if dialect == "sqlite" else "BIGINT"
+    return [
+        f"ALTER TABLE requests ADD COLUMN {column} {kind} NOT NULL DEFAULT 0"
+        for column in REQUEST_COLUMNS
+        if column not in existing and column.endswith(("_pico", "_tokens"))
+    ]
+
+
 def to_pico(amount: Decimal) -> int:
     return int(amount * PICO)
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tollway.storage.schema import ddl
+from tollway.storage.schema import added_columns, ddl
 from tollway.storage.sql import SQLStore, Statement
 
 T = TypeVar("T")
@@ -43,6 +43,9 @@ class SQLiteStore(SQLStore):
     async def open(self) -> None:
         def create(conn: sqlite3.Connection) -> None:
             for statement in ddl("sqlite"):
+                conn.execute(statement)
+            existing = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+            for statement in added_columns(existing, "sqlite"):
                 conn.execute(statement)
 
         await self._call(create)
