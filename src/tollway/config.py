@@ -150,6 +150,7 @@ class LoggingConfig(_Model):
     content: bool = True
     retention_days: int = Field(default=30, ge=0)
     queue_size: int = Field(default=100_000, ge=100)
+    content_queue_mb: float = Field(default=32, gt=0)
     flush_interval_ms: int = Field(default=250, ge=10)
 
 

@@ -63,6 +63,7 @@ class Services:
             store,
             queue_size=config.logging.queue_size,
             flush_interval=config.logging.flush_interval_ms / 1000,
+            content_bytes=int(config.logging.content_queue_mb * 1024 * 1024),
             spend_source=self.admission.dirty_spend,
         )
         self.metrics = Metrics()

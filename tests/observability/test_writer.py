@@ -142,3 +142,16 @@ async def test_a_failing_store_is_retried_with_backoff_and_bounded(
     await writer.stop()
     kept = await store.count("requests")
     assert kept + writer.dropped_records == 500 and kept <= 200  # capped at twice the bound
+
+
+async def test_queued_bodies_are_bounded_in_bytes(store: CountingStore) -> None:
+    writer = LogWriter(store, queue_size=10_000, flush_interval=60, spend_source=list,
+                       content_bytes=100_000)  # fmt: skip
+    body = b"b" * 30_000
+    for i in range(5):
+        writer.submit(record(i), ContentRecord(f"req_{i:06d}", 1e9, body, b""))
+    assert writer.dropped_contents == 2 and writer.pending == 5  # records are all kept
+    await writer.flush()
+    assert await store.count("contents") == 3 and await store.count("requests") == 5
+    writer.submit(record(9), ContentRecord("req_000009", 1e9, body, b""))
+    assert writer.dropped_contents == 2  # room again once the bodies were compressed

@@ -4,7 +4,10 @@ Records wait in a bounded in-memory list and are written in one transaction ever
 ``flush_interval`` seconds together with the budgets' settled spend. When the list is
 full, content (request and response bodies) is dropped first and request records are
 kept up to twice the bound; past that a record is dropped and counted
-(``tollway_log_records_dropped_total``). A clean shutdown flushes everything.
+(``tollway_log_records_dropped``). Bodies waiting to be compressed are also bounded in
+bytes (``content_bytes``, 32 MiB by default): under overload the gateway keeps its
+memory and its records, and drops bodies, counted in ``tollway_log_contents_dropped``.
+A clean shutdown flushes everything.
 
 Bodies arrive raw and are compressed here, on a worker thread (zlib releases the GIL), so
 the event loop never spends time on them. When the store fails, the batch is kept and
@@ -46,7 +49,10 @@ class LogWriter:
         queue_size: int,
         flush_interval: float,
         spend_source: Callable[[], list[SpendRecord]],
+        content_bytes: int = 32 * 1024 * 1024,
     ) -> None:
+        self.content_bytes = content_bytes
+        self._raw_bytes = 0  # raw bodies queued or being compressed
         self.store = store
         self.queue_size = queue_size
         self.flush_interval = flush_interval
@@ -68,12 +74,15 @@ class LogWriter:
             return
         self._requests.append(record)
         if content is not None:
+            size = len(content.request_body) + len(content.response_body)
             if (
                 len(self._contents) >= self.queue_size // 10
                 or len(self._requests) > self.queue_size
+                or self._raw_bytes + size > self.content_bytes
             ):
                 self.dropped_contents += 1
             else:
+                self._raw_bytes += size
                 self._contents.append(content)
 
     @property
@@ -102,7 +111,12 @@ class LogWriter:
             fresh = self._contents
             self._requests, self._contents = [], []
             if fresh:
-                batch.contents.extend(await asyncio.to_thread(compress, fresh))
+                try:
+                    batch.contents.extend(await asyncio.to_thread(compress, fresh))
+                finally:
+                    self._raw_bytes -= sum(
+                        len(c.request_body) + len(c.response_body) for c in fresh
+                    )
             self._cap(batch)
             batch.spend.extend(self._spend_source())
             if not len(batch):
