@@ -3,7 +3,8 @@
     TOLLWAY_BENCH_CONFIG=cfg.yaml TOLLWAY_BENCH_DB=sqlite:///x.db \\
         granian --interface asgi --factory bench.asgi_app:build ...
 
-Builds exactly what ``tollway serve`` hands to uvicorn (``tollway.cli.serve.run``).
+Builds exactly what ``tollway serve`` hands to uvicorn (``tollway.cli.serve.run``),
+including ``gc.collect(); gc.freeze()`` once started (``TOLLWAY_BENCH_GC_FREEZE=0``: without).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def build() -> TollwayApp:
     config = load_config(os.environ["TOLLWAY_BENCH_CONFIG"])
     services = Services(config, open_store(os.environ["TOLLWAY_BENCH_DB"]))
     services.admin_token = "twadmin-bench-" + secrets.token_hex(12)
+    services.freeze_gc = os.environ.get("TOLLWAY_BENCH_GC_FREEZE", "1") != "0"  # as serve does
     return build_app(services)
 
 
@@ -70,8 +72,4 @@ def build_gc_logged() -> TollwayApp:
     gc.callbacks.append(watch)
     atexit.register(report)
     threading.Thread(target=every, args=(5.0,), daemon=True).start()
-    app = build()
-    if os.environ.get("TOLLWAY_BENCH_GC_FREEZE"):  # what a gc.freeze() after start-up buys
-        gc.collect()
-        gc.freeze()
-    return app
+    return build()
