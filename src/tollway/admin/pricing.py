@@ -35,8 +35,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LongContextInput(_Strict):
-    above_input_tokens: int = Field(gt=0, description="the tier applies above this prompt size")
+class _RatesInput(_Strict):
+    """USD per million tokens, by kind."""
+
     input: Rate
     output: Rate
     cache_write_5m: Rate
@@ -45,16 +46,14 @@ class LongContextInput(_Strict):
     reasoning: Rate
 
 
-class PriceInput(_Strict):
+class LongContextInput(_RatesInput):
+    above_input_tokens: int = Field(gt=0, description="the tier applies above this prompt size")
+
+
+class PriceInput(_RatesInput):
     """Fields to set; absent ones keep the model's current price (a new model needs
     ``input`` and ``output``; its cache prices default to ``input``)."""
 
-    input: Rate
-    output: Rate
-    cache_write_5m: Rate
-    cache_write_1h: Rate
-    cache_read: Rate
-    reasoning: Rate
     provider: str | None = None
     note: str | None = None
     assumption: str | None = None

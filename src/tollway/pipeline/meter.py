@@ -7,7 +7,6 @@ into cost, settles the admission ticket and hands a record to the background wri
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -254,6 +253,3 @@ def _as_partial(usage: Usage) -> Usage:
     return Usage(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
                  usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
                  usage.reasoning_tokens, True)  # fmt: skip
-
-
-ZERO = Decimal(0)
