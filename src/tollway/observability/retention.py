@@ -8,11 +8,11 @@ write lock for long. ``retention_days: 0`` keeps content forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from tollway.background import Periodic
 from tollway.storage.base import Store
 
 log = logging.getLogger("tollway.retention")
@@ -36,26 +36,17 @@ class ContentRetention:
         self.interval_s = interval_s
         self.clock = clock
         self.purged = 0
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "tollway-content-retention", interval_s, self.purge,
+            "purging old request content", run_first=True, log=log,
+        )  # fmt: skip
 
     def start(self) -> None:
-        if self.retention_days > 0 and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="tollway-content-retention")
+        if self.retention_days > 0:
+            self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except Exception:  # a background loop's outermost layer: keep the gateway up
-                log.exception("purging old request content failed; retrying later")
-            await asyncio.sleep(self.interval_s)
+        await self._periodic.stop()
 
     async def purge(self) -> int:
         """Delete content created before now - retention_days; returns how many."""

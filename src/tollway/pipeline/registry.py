@@ -6,11 +6,10 @@ another replica) are picked up within ``refresh_interval`` seconds.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from tollway.background import Periodic
 from tollway.governance.entities import CustomerRecord, KeyRecord, TeamRecord
 from tollway.storage.base import Store
 
@@ -33,7 +32,10 @@ class Registry:
         self.refresh_interval = refresh_interval
         self.snapshot = Snapshot()
         self._revision = -1
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(
+            "tollway-registry", refresh_interval, self.refresh,
+            "refreshing governed entities from the store", log=log,
+        )  # fmt: skip
 
     async def refresh(self, force: bool = False) -> bool:
         revision = await self.store.revision()
@@ -55,19 +57,7 @@ class Registry:
         return True
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._poll(), name="tollway-registry")
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_interval)
-            try:
-                await self.refresh()
-            except Exception:  # outermost layer of a background loop: keep polling
-                log.exception("refreshing governed entities from the store failed")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._poller.stop()
