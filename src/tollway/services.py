@@ -66,12 +66,13 @@ class Services:
             content_bytes=int(config.logging.content_queue_mb * 1024 * 1024),
             spend_source=self.admission.dirty_spend,
         )
+        self.retention = ContentRetention(store, config.logging.retention_days)
         self.metrics = Metrics()
         self.metrics.gauge("tollway_log_queue", "Records waiting for the writer",
                            lambda: self.writer.pending)  # fmt: skip
         self.metrics.gauge("tollway_log_records_dropped", "Records dropped: queue full",
                            lambda: self.writer.dropped_records)  # fmt: skip
-        self.metrics.gauge("tollway_log_contents_dropped", "Bodies dropped: queue full",
+        self.metrics.gauge("tollway_log_contents_dropped", "Bodies dropped (queue or bytes bound)",
                            lambda: self.writer.dropped_contents)  # fmt: skip
         self.metrics.gauge("tollway_budget_reservations_open", "Budget reservations in flight",
                            lambda: self.admission.ledger.open_reservations)  # fmt: skip
@@ -134,7 +135,6 @@ class Services:
         await self.admission.load(self.store)
         self.registry.start()
         self.writer.start()
-        self.retention = ContentRetention(self.store, self.config.logging.retention_days)
         self.retention.start()
         if self.freeze_gc:
             # Objects built at start live as long as the process: move them out of the

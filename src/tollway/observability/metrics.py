@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -55,7 +55,6 @@ class Metrics:
             buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,
         )  # fmt: skip
-        self.in_flight = Gauge("tollway_in_flight", "Requests in flight", registry=self.registry)
         # Labelled children per (surface, provider, model, status): labels() is not free.
         self._cache: dict[tuple[str, str, str, int], _Children] = {}
 

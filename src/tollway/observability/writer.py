@@ -39,6 +39,10 @@ def compress(contents: list[ContentRecord]) -> list[ContentRecord]:
     ]  # fmt: skip
 
 
+def _raw_size(content: ContentRecord) -> int:
+    return len(content.request_body) + len(content.response_body)
+
+
 class LogWriter:
     """``writer.submit(record, content)`` never blocks; ``await writer.stop()`` flushes."""
 
@@ -74,7 +78,7 @@ class LogWriter:
             return
         self._requests.append(record)
         if content is not None:
-            size = len(content.request_body) + len(content.response_body)
+            size = _raw_size(content)
             if (
                 len(self._contents) >= self.queue_size // 10
                 or len(self._requests) > self.queue_size
@@ -114,9 +118,7 @@ class LogWriter:
                 try:
                     batch.contents.extend(await asyncio.to_thread(compress, fresh))
                 finally:
-                    self._raw_bytes -= sum(
-                        len(c.request_body) + len(c.response_body) for c in fresh
-                    )
+                    self._raw_bytes -= sum(_raw_size(c) for c in fresh)
             self._cap(batch)
             batch.spend.extend(self._spend_source())
             if not len(batch):

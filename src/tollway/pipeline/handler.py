@@ -131,7 +131,7 @@ class Gateway:
             call.session = self._session(call.headers)
             call.ticket = self.admission.admit(
                 call.key, call.target, fields, len(call.body), call.session,
-                billable=route.kind == "generate",
+                billable=route.billable,
             )  # fmt: skip
             watcher = asyncio.create_task(_wait_disconnect(receive))
             if task is not None:

@@ -159,9 +159,8 @@ class Meter:
         return body
 
     def outcome(self, call: Call, status: int) -> Outcome:
-        metered = call.route.kind == "generate"
         return Outcome(call.route.surface.dialect, status, call.drop_usage_chunk,
-                       self._keep_content(call), metered)  # fmt: skip
+                       self._keep_content(call), call.route.billable)  # fmt: skip
 
     def cost(self, model: str | None, usage: Usage) -> CostBreakdown:
         price = self.prices.lookup(model) if model else None

@@ -44,3 +44,8 @@ class Route:
     surface: Surface
     kind: str  # "generate" | "count_tokens" | "models"
     path: str  # the canonical upstream path, e.g. "/v1/messages"
+
+    @property
+    def billable(self) -> bool:
+        """Only generation costs money; count_tokens is governed but free."""
+        return self.kind == "generate"
