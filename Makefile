@@ -3,20 +3,48 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+# Every Python package, runtime, dev and build, is pinned in constraints.txt (`make lock`
+# refreshes it); the agent CLIs the e2e tests drive are pinned in tests/e2e/npm.
+LOCK := constraints.txt
+PIP_VERSION := 26.3
+NPM_DIR := tests/e2e/npm
+NPMSTAMP := $(NPM_DIR)/node_modules/.installed
+PIP := $(BIN)/pip install --quiet --no-build-isolation -c $(LOCK)
 
-.PHONY: serve test lint typecheck unit bench clean
+.PHONY: serve test lint typecheck unit bench clean lock e2e-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP) hatchling editables
+	$(PIP) -e .
+	@$(BIN)/python scripts/check_lock.py $(LOCK)
 	touch $@
 
-$(DEVSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEVSTAMP): pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP) hatchling editables
+	$(PIP) -e '.[dev]'
+	@$(BIN)/python scripts/check_lock.py $(LOCK)
 	touch $@ $(STAMP)
+
+# Resolve every dependency afresh in a throw-away venv and write the pins to constraints.txt.
+lock:
+	rm -rf .venv-lock && $(PY) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet pip==$(PIP_VERSION)
+	.venv-lock/bin/pip install --quiet hatchling editables '.[dev]'
+	( echo "# Pinned versions of every Python package Tollway installs (runtime, dev, build)."; \
+	  echo "# Used by make serve and make test; refresh with: make lock"; \
+	  .venv-lock/bin/pip freeze --all --exclude-editable | grep -viE '^(tollway|pip|setuptools|wheel)[ =@]' ) > $(LOCK)
+	rm -rf .venv-lock
+
+$(NPMSTAMP): $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
+	@command -v npm >/dev/null || (echo "npm is needed for the e2e tests (Node.js 20+)"; exit 1)
+	npm ci --no-audit --no-fund --loglevel=error --prefix $(NPM_DIR)
+	touch $@
+
+e2e-deps: $(NPMSTAMP)
 
 serve: $(STAMP)
 	$(BIN)/tollway serve $(ARGS)
@@ -28,7 +56,7 @@ lint: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
-unit: $(DEVSTAMP)
+unit: $(DEVSTAMP) $(NPMSTAMP)
 	$(BIN)/pytest -q $(ARGS)
 
 test: lint typecheck unit
@@ -69,4 +97,4 @@ bench-report: bench-venv
 	$(BENCH_VENV)/bin/python -m bench.report bench/results/latest.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache $(NPM_DIR)/node_modules

@@ -255,3 +255,14 @@ def gateway_server(
     gateway_extra_config: str | Mapping[str, Any] | None,
 ) -> GatewayServer:
     return gateway_factory(gateway_extra_config)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (``CI`` set) a skipped test is a failure: nothing may pass by not running."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI, which counts as a failure: {reason}"

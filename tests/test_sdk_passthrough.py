@@ -32,8 +32,8 @@ from upstream_mock import (
     openai_error,
 )
 
-WIRE = REPO.parent / "shared" / "wire"
-ANTHROPIC_MODEL = "claude-opus-4-5"
+WIRE = REPO / "tests" / "fixtures" / "wire"
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
 OPENAI_MODEL = "gpt-4o"
 BETA = "interleaved-thinking-2025-05-14,context-management-2025-06-27"
 # Headers that describe the hop or carry the credential: the gateway may rewrite these.
@@ -274,8 +274,6 @@ def test_openai_sdk_responses_stream(
 def capture_request(name: str) -> dict[str, Any]:
     """The last /v1/messages request of a wire capture."""
     path = WIRE / name
-    if not path.exists():
-        pytest.skip(f"wire capture {path} is not available")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     posts = [r for r in rows if r["method"] == "POST" and r["path"] == "/v1/messages"]
     return posts[-1]

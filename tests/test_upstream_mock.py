@@ -61,13 +61,13 @@ def test_anthropic_message(
     claude: anthropic.Anthropic, mock_upstream: MockUpstream, recorder: SentRequests
 ) -> None:
     raw = claude.messages.with_raw_response.create(
-        model="claude-opus-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
     )
     message = raw.parse()
     assert message.content[0].type == "text" and message.content[0].text == DEFAULT_TEXT
     assert message.usage.input_tokens == ANTHROPIC_USAGE["input_tokens"]
     assert message.usage.output_tokens == ANTHROPIC_USAGE["output_tokens"]
-    assert message.model == "claude-opus-4-5"
+    assert message.model == "claude-sonnet-4-5"
     (req,) = mock_upstream.requests
     assert (req.method, req.path, req.query_string) == ("POST", "/v1/messages", "")
     assert req.body == recorder.bodies[0]
@@ -130,7 +130,7 @@ def test_anthropic_event_sequence_matches_the_captures(mock_upstream: MockUpstre
 
 def test_count_tokens(claude: anthropic.Anthropic, mock_upstream: MockUpstream) -> None:
     count = claude.messages.count_tokens(
-        model="claude-opus-4-5", messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
     )
     assert count.input_tokens >= 1
     assert mock_upstream.requests[0].path == "/v1/messages/count_tokens"

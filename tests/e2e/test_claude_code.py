@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ANTHROPIC_UPSTREAM_KEY, REPO, GatewayServer
+from clients import installed
+from conftest import ANTHROPIC_UPSTREAM_KEY, GatewayServer
 from upstream_mock import (
     DEFAULT_TEXT,
     MockUpstream,
@@ -25,49 +25,15 @@ from upstream_mock import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-PACKAGE = "@anthropic-ai/claude-code"
-PREFIX = REPO / ".e2e" / "claude-code"
-CLAUDE = PREFIX / "node_modules" / ".bin" / "claude"
-INSTALL_TIMEOUT_S = 600
 RUN_TIMEOUT_S = 120
 MARKER = "tollway-e2e-marker"
 FINAL_TEXT = "The command printed the marker."
 
 
-def _works(binary: Path) -> bool:
-    if not binary.exists():
-        return False
-    try:
-        done = subprocess.run(
-            [str(binary), "--version"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 @pytest.fixture(scope="session")
 def claude_bin() -> Path:
-    """The ``claude`` binary, installed into .e2e/ once (the folder is git-ignored)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed for the Claude Code e2e tests (install Node.js 18+)")
-    if _works(CLAUDE):
-        return CLAUDE
-    PREFIX.mkdir(parents=True, exist_ok=True)
-    cmd = ["npm", "install", "--prefix", str(PREFIX), PACKAGE]
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{' '.join(cmd)} took over {INSTALL_TIMEOUT_S} s\n{exc.output}")
-    if done.returncode != 0 or not _works(CLAUDE):
-        pytest.fail(
-            f"{' '.join(cmd)} failed (exit {done.returncode})\n"
-            f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
-        )
-    return CLAUDE
+    """The ``claude`` binary at the locked version (tests/e2e/npm)."""
+    return installed("claude")
 
 
 def run_claude(
