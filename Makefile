@@ -50,8 +50,8 @@ serve: $(STAMP)
 	$(BIN)/tollway serve $(ARGS)
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests scripts $(wildcard bench)
+	$(BIN)/ruff format --check src tests scripts $(wildcard bench)
 
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
