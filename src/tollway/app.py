@@ -6,13 +6,14 @@ from typing import Any
 
 import msgspec
 
-from tollway.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from tollway.errors import AuthenticationFailed, EndpointNotFound, GatewayError, InvalidRequest
 from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
 from tollway.services import Services
 from tollway.surfaces.anthropic import AnthropicSurface
 from tollway.surfaces.base import Route
 from tollway.surfaces.openai import OpenAIChatSurface, OpenAIResponsesSurface
+from tollway.surfaces.paths import misconfigured_base_url
 
 _ANTHROPIC = AnthropicSurface()
 _CHAT = OpenAIChatSurface()
@@ -69,9 +70,18 @@ class TollwayApp:
         elif path in ("/v1/models", "/anthropic/v1/models", "/openai/v1/models"):
             await self._models(scope, send, path)
         else:
-            surface = _ANTHROPIC if _wants_anthropic(scope, path) else _CHAT
-            err = InvalidRequest(f"no such endpoint: {method} {path}")
-            await respond(send, 404, surface.error_body(err))
+            await self._unknown(scope, send, path, method)
+
+    async def _unknown(self, scope: Scope, send: Send, path: str, method: str) -> None:
+        """404 in the caller's dialect, with the fix when the base URL looks doubled; logged."""
+        surface = _ANTHROPIC if _wants_anthropic(scope, path) else _CHAT
+        hint = misconfigured_base_url(path, surface.dialect, _host(scope))
+        self.services.metrics.unknown_path(hint.kind if hint else "other")
+        message = f"no such endpoint: {method} {path}"
+        if hint is not None:
+            message += f"; {hint.fix}"
+        route = Route(surface, "unknown", path)
+        await self.services.gateway.refuse(route, scope, send, EndpointNotFound(message))
 
     async def _models(self, scope: Scope, send: Send, path: str) -> None:
         anthropic = path.startswith("/anthropic") or (
@@ -102,6 +112,14 @@ class TollwayApp:
                 await self.services.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _host(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    server = scope.get("server") or ("127.0.0.1", 8080)
+    return f"{server[0]}:{server[1]}"
 
 
 def _wants_anthropic(scope: Scope, path: str) -> bool:

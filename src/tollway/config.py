@@ -158,6 +158,12 @@ class GatewayConfig(_Model):
     timezone: str = "UTC"
     refuse_unpriced_models: bool = False
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # Request body bytes all requests may hold in memory at once (503 past it).
+    max_body_bytes_in_flight: int = Field(default=512 * 1024 * 1024, gt=0)
+    # How long a request body may take to arrive (408 past it).
+    body_timeout_s: float = Field(default=60, gt=0, le=3600)
+    # How long a request past a concurrency limit waits for a slot before its 429.
+    concurrency_wait_s: float = Field(default=5, ge=0, le=600)
 
 
 class Config(_Model):

@@ -5,12 +5,15 @@ dialect (Anthropic error JSON, OpenAI error JSON) with the HTTP status and heade
 
     GatewayError                      500  api_error
     ├── InvalidRequest                400  invalid_request_error
-    │   └── NotFound                  404  not_found_error
-    │       └── ModelNotFound         404  not_found_error
-    ├── AuthenticationFailed          401  authentication_error
-    ├── PermissionDenied              403  permission_error
-    ├── BudgetExceeded                402  billing_error / insufficient_quota
+    │   ├── NotFound                  404  not_found_error
+    │   │   ├── ModelNotFound         404  not_found_error
+    │   │   └── EndpointNotFound      404  not_found_error        (+ x-should-retry: false)
+    │   └── RequestTimeout            408  timeout_error
+    ├── AuthenticationFailed          401  authentication_error   (+ x-should-retry: false)
+    ├── PermissionDenied              403  permission_error       (+ x-should-retry: false)
+    ├── BudgetExceeded                402  billing_error / insufficient_quota  (+ the same)
     ├── RateLimited                   429  rate_limit_error  (+ retry-after)
+    ├── Overloaded                    503  overloaded_error  (+ retry-after)
     ├── PayloadTooLarge               413  request_too_large
     └── UpstreamError                 502  api_error
         ├── UpstreamTimeout           504  timeout_error
@@ -53,28 +56,45 @@ class ModelNotFound(NotFound):
     openai_code = "model_not_found"
 
 
-class AuthenticationFailed(GatewayError):
+class EndpointNotFound(NotFound):
+    """No such path; when it looks like a doubled base URL the message says the fix."""
+
+    openai_code = "unknown_url"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"x-should-retry": "false"})
+
+
+class _Final(GatewayError):
+    """An answer that retrying the same request cannot change: ``x-should-retry: false``.
+
+    Claude Code retries a 401 ten times over about three minutes without it, and Codex
+    reconnects on 402/403; with it both stop at once and show the message.
+    """
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers={"x-should-retry": "false", **(headers or {})})
+
+
+class AuthenticationFailed(_Final):
     status = 401
     anthropic_type = "authentication_error"
     openai_type = "invalid_request_error"
     openai_code = "invalid_api_key"
 
 
-class PermissionDenied(GatewayError):
+class PermissionDenied(_Final):
     status = 403
     anthropic_type = "permission_error"
     openai_type = "invalid_request_error"
     openai_code = "model_not_allowed"
 
 
-class BudgetExceeded(GatewayError):
+class BudgetExceeded(_Final):
     status = 402
     anthropic_type = "billing_error"
     openai_type = "insufficient_quota"
     openai_code = "insufficient_quota"
-
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message, headers={"x-should-retry": "false", **(headers or {})})
 
 
 class RateLimited(GatewayError):
@@ -86,6 +106,23 @@ class RateLimited(GatewayError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, headers={"retry-after": str(retry_after)})
         self.retry_after = retry_after
+
+
+class RequestTimeout(InvalidRequest):
+    status = 408
+    anthropic_type = "timeout_error"
+    openai_code = "request_timeout"
+
+
+class Overloaded(GatewayError):
+    """The gateway itself is at a bound (body bytes in flight); retrying later helps."""
+
+    status = 503
+    anthropic_type = "overloaded_error"
+    openai_code = "gateway_overloaded"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"retry-after": "1"})
 
 
 class PayloadTooLarge(GatewayError):

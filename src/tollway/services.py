@@ -17,10 +17,12 @@ from tollway.observability.metrics import Metrics
 from tollway.observability.retention import ContentRetention
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
+from tollway.pipeline.asgi import BodyBytes
 from tollway.pipeline.handler import Gateway
 from tollway.pipeline.meter import Meter
 from tollway.pipeline.registry import Registry
 from tollway.pipeline.route import Router
+from tollway.pipeline.slots import SlotGate
 from tollway.providers.base import KeyChoice, Provider
 from tollway.providers.http import HTTPProvider
 from tollway.providers.simulated import SimulatedProvider
@@ -82,12 +84,20 @@ class Services:
         self.router = Router(
             self.providers, {n: list(p.models) for n, p in config.providers.items()}
         )
+        self.slots = SlotGate()
+        self.metrics.gauge("tollway_concurrency_waiting", "Requests waiting for a slot",
+                           lambda: self.slots.waiting)  # fmt: skip
+        gw = config.gateway
         self.gateway = Gateway(
             registry=self.registry,
             router=self.router,
             admission=self.admission,
             meter=self.meter,
-            max_body_bytes=config.gateway.max_body_bytes,
+            max_body_bytes=gw.max_body_bytes,
+            slots=self.slots,
+            concurrency_wait_s=gw.concurrency_wait_s,
+            body_timeout_s=gw.body_timeout_s,
+            body_bytes=BodyBytes(max(gw.max_body_bytes_in_flight, gw.max_body_bytes)),
         )
         self.started = False
         self.admin_token = ""

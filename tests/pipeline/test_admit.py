@@ -6,6 +6,9 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+import pytest
+
 from inprocess import Running, running
 from tollway.accounting.cost import input_token_upper_bound, worst_case_cost
 from tollway.config import Budget, RateLimit, SessionBudget
@@ -130,7 +133,7 @@ async def test_402_message_names_level_spend_and_reset(tmp_path: Path) -> None:
         r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
         assert r.status_code == 402
         message = r.json()["error"]["message"]
-        assert "virtual key budget 1d" in message and "of $0.000001" in message
+        assert "virtual key 'tiny' budget 1d" in message and "of $0.000001" in message
         assert "resets" in message and "T00:00" in message
         r = await gw.client.post("/v1/chat/completions", content=MSG,
                                  headers={"authorization": f"Bearer {key}"})  # fmt: skip
@@ -151,17 +154,40 @@ async def test_request_rate_limit_is_429_with_retry_after(tmp_path: Path) -> Non
         assert "requests" in r.json()["error"]["message"]
 
 
-async def test_concurrency_limit(tmp_path: Path) -> None:
-    async with running(tmp_path, CONFIG) as gw:
+SLOW = "providers: {simulated: {simulated: {latency_ms: 200}}}\n"
+
+
+@pytest.mark.parametrize("wait", [0, 5])
+async def test_concurrency_limit_queues_then_refuses(tmp_path: Path, wait: int) -> None:
+    """Past the limit a request waits for a slot (up to concurrency_wait_s), then 429s."""
+    config = SLOW + f"gateway: {{concurrency_wait_s: {wait}}}\n"
+    async with running(tmp_path, config) as gw:
         key = await gw.key("cc", rate_limit=RateLimit(concurrency_max=2))
+        peak = 0
 
-        async def call() -> int:
-            r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
-            return r.status_code
+        async def call() -> httpx.Response:
+            return await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
 
-        statuses = await asyncio.gather(*(call() for _ in range(6)))
-        assert statuses.count(200) == 2 and statuses.count(429) == 4
-        assert gw.services.admission.limiter.in_flight(f"vk:{_id(gw, 'cc')}") == 0
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, gw.services.slots.in_flight(f"vk:{_id(gw, 'cc')}"))
+                await asyncio.sleep(0.005)
+
+        watcher = asyncio.create_task(watch())
+        answers = await asyncio.gather(*(call() for _ in range(6)))
+        watcher.cancel()
+        statuses = [r.status_code for r in answers]
+        if wait == 0:
+            assert sorted(statuses) == [200, 200, 429, 429, 429, 429]
+            refused = next(r for r in answers if r.status_code == 429)
+            assert refused.headers["retry-after"] == "1"
+            message = refused.json()["error"]["message"]
+            assert "virtual key 'cc'" in message and "at most 2 requests at once" in message
+        else:
+            assert statuses == [200] * 6  # they took turns
+        assert peak == 2
+        assert gw.services.slots.in_flight(f"vk:{_id(gw, 'cc')}") == 0
 
 
 def _id(gw: Running, name: str) -> str:
@@ -178,7 +204,7 @@ async def test_session_budget_breaks_a_runaway_agent(tmp_path: Path) -> None:
             r = await gw.client.post("/v1/messages", content=MSG, headers=headers)
             statuses.append(r.status_code)
         assert 402 in statuses and statuses[0] == 200
-        assert "session budget" in r.json()["error"]["message"]
+        assert "session s-1 of virtual key 'agent' budget" in r.json()["error"]["message"]
         other = {"x-api-key": key, "x-claude-code-session-id": "s-2"}
         r = await gw.client.post("/v1/messages", content=MSG, headers=other)
         assert r.status_code == 200

@@ -67,14 +67,13 @@ def budget_routes(services: Services) -> APIRouter:
         )
         if key is None:
             raise NotFound(f"no virtual key with id or name {key_id!r}")
-        limiter = services.admission.limiter
         return {
             "id": key.id,
             "name": key.name,
             "usable": key.usable(datetime.now(UTC)) is None,
             "budgets": [status_json(s) for s in services.admission.statuses(key)],
             "rate_limit": key.rate_limit.model_dump() if key.rate_limit else None,
-            "in_flight": limiter.in_flight(f"vk:{key.id}"),
+            "in_flight": services.slots.in_flight(f"vk:{key.id}"),
         }
 
     @router.post("/budgets/{budget_id:path}/reset")

@@ -100,7 +100,11 @@ class Refusal:
     def message(self) -> str:
         """E.g. ``team budget 1d: spent $4.20 of $5.00, resets 2026-11-24T00:00Z``."""
         prefix = self.key.scope.partition(":")[0]
-        label = f"{_SCOPE_NAMES.get(prefix, prefix)} budget"
+        return self.describe(_SCOPE_NAMES.get(prefix, prefix))
+
+    def describe(self, owner: str) -> str:
+        """The message with the budget's owner named, e.g. ``team 'platform'``."""
+        label = f"{owner} budget"
         if self.duration is not None:
             label += f" {self.duration}"
         text = f"{label}: spent {_money(self.spent)} of {_money(self.limit)}"

@@ -55,6 +55,11 @@ class Metrics:
             buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,
         )  # fmt: skip
+        self.unknown_paths = Counter(
+            "tollway_unknown_path_requests", "Requests to paths the gateway does not serve, "
+            "by what the path suggests (doubled_v1, doubled_prefix, missing_v1, wrong_prefix, "
+            "other)", ["hint"], registry=self.registry,
+        )  # fmt: skip
         # Labelled children per (surface, provider, model, status): labels() is not free.
         self._cache: dict[tuple[str, str, str, int], _Children] = {}
 
@@ -92,6 +97,9 @@ class Metrics:
                 c.cache_write.inc(cache_write)
         if r.cost_total:
             c.cost.inc(float(r.cost_total))
+
+    def unknown_path(self, hint: str) -> None:
+        self.unknown_paths.labels(hint).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

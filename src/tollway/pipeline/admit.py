@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # When a request names no output cap, its worst case assumes this many output tokens.
 DEFAULT_MAX_OUTPUT = 64_000
 _SPEND_LOOKBACK_S = 400 * 86400
-_LEVELS = {"vk": "virtual key", "team": "team", "customer": "customer", "pc": "provider config"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +50,8 @@ class _KeyPlan:
     provider_limits: dict[str, list[RateLimitSpec]]
     team: TeamRecord | None
     customer: CustomerRecord | None
+    caps: list[tuple[str, int]]  # concurrency limits known from the key alone
+    provider_caps: dict[str, list[tuple[str, int]]]
 
 
 def budget_id(scope: str, budget: Budget) -> str:
@@ -66,7 +67,8 @@ def _budget_specs(scope: str, budgets: list[Budget], anchor: datetime, tz: str) 
 
 
 def _limit_specs(scope: str, rl: RateLimit | None) -> list[RateLimitSpec]:
-    if rl is None:
+    """Request and token limits; concurrency is the slot gate's (pipeline/slots.py)."""
+    if rl is None or (rl.request_max_limit is None and rl.token_max_limit is None):
         return []
     return [RateLimitSpec(
         scope,
@@ -74,8 +76,13 @@ def _limit_specs(scope: str, rl: RateLimit | None) -> list[RateLimitSpec]:
         request_reset_duration=parse_duration(rl.request_reset_duration),
         token_max_limit=rl.token_max_limit,
         token_reset_duration=parse_duration(rl.token_reset_duration),
-        concurrency_max=rl.concurrency_max,
     )]  # fmt: skip
+
+
+def _caps(scope: str, rl: RateLimit | None) -> list[tuple[str, int]]:
+    if rl is None or rl.concurrency_max is None:
+        return []
+    return [(scope, rl.concurrency_max)]
 
 
 class Admission:
@@ -110,20 +117,50 @@ class Admission:
         customer = snap.customers.get(customer_id) if customer_id else None
         budgets = _budget_specs(f"vk:{key.id}", key.budgets, key.created_at, self.tz)
         limits = _limit_specs(f"vk:{key.id}", key.rate_limit)
+        caps = _caps(f"vk:{key.id}", key.rate_limit)
         for owner, kind in ((team, "team"), (customer, "customer")):
             if owner is not None:
                 scope = f"{kind}:{owner.id}"
                 budgets += _budget_specs(scope, owner.budgets, owner.created_at, self.tz)
                 limits += _limit_specs(scope, owner.rate_limit)
-        provider_budgets, provider_limits = {}, {}
+                caps += _caps(scope, owner.rate_limit)
+        provider_budgets, provider_limits, provider_caps = {}, {}, {}
         for grant in key.provider_configs:
             scope = f"pc:{key.id}:{grant.provider}"
             provider_budgets[grant.provider] = _budget_specs(scope, grant.budgets, key.created_at,
                                                              self.tz)  # fmt: skip
             provider_limits[grant.provider] = _limit_specs(scope, grant.rate_limit)
+            provider_caps[grant.provider] = _caps(scope, grant.rate_limit)
         for spec in budgets + [s for specs in provider_budgets.values() for s in specs]:
             self.ledger.register(spec)
-        return _KeyPlan(budgets, provider_budgets, limits, provider_limits, team, customer)
+        return _KeyPlan(budgets, provider_budgets, limits, provider_limits, team, customer,
+                        caps, provider_caps)  # fmt: skip
+
+    def key_caps(self, key: KeyRecord) -> list[tuple[str, int]]:
+        """Concurrency limits of the key, its team and customer: known before the body."""
+        return self.plan(key).caps
+
+    def provider_caps(self, key: KeyRecord, provider: str) -> list[tuple[str, int]]:
+        caps = self.plan(key).provider_caps
+        return caps.get(provider, caps.get("*", []))
+
+    def describe(self, scope: str) -> str:
+        """A scope as a developer reads it: ``virtual key 'alice'``, ``team 'platform'``."""
+        kind, _, ident = scope.partition(":")
+        snap = self.registry.snapshot
+        if kind == "vk":
+            return f"virtual key {_name(snap.keys.get(ident), ident)!r}"
+        if kind == "team":
+            return f"team {_name(snap.teams.get(ident), ident)!r}"
+        if kind == "customer":
+            return f"customer {_name(snap.customers.get(ident), ident)!r}"
+        if kind == "pc":
+            key_id, _, provider = ident.partition(":")
+            return f"provider {provider!r} of virtual key {_name(snap.keys.get(key_id), key_id)!r}"
+        if kind == "session":
+            key_id, _, session = ident.partition(":")
+            return f"session {session} of virtual key {_name(snap.keys.get(key_id), key_id)!r}"
+        return scope
 
     def owners(self, key: KeyRecord) -> tuple[TeamRecord | None, CustomerRecord | None]:
         plan = self.plan(key)
@@ -187,9 +224,11 @@ class Admission:
         if limits:
             outcome = self.limiter.acquire(limits, body_len // 4, time.time())
             if not isinstance(outcome, Permit):
-                level = _LEVELS.get(outcome.scope.partition(":")[0], "")
+                window = outcome.window.describe() if outcome.window else "window"
                 raise RateLimited(
-                    f"rate limit of the {level} {outcome.message}", retry_after=outcome.retry_after
+                    f"rate limit of {self.describe(outcome.scope)}: {outcome.limit} "
+                    f"{outcome.kind} per {window} reached; retry in {outcome.retry_after} s",
+                    retry_after=outcome.retry_after,
                 )
             permit = outcome
         reservation = None
@@ -199,7 +238,8 @@ class Admission:
                 if permit is not None:
                     self.limiter.release(permit, 0, time.time())
                 raise BudgetExceeded(
-                    f"budget exceeded: {result.message}. This request could cost up to "
+                    f"budget exceeded: {result.describe(self.describe(result.key.scope))}. "
+                    "This request could cost up to "
                     f"${amount or 0:.4f}; ask your gateway admin to raise the budget, "
                     "or wait for the reset"
                 )
@@ -237,3 +277,7 @@ class Admission:
         now = datetime.now(UTC)
         specs = plan.budgets + [s for v in plan.provider_budgets.values() for s in v]
         return [self.ledger.status(s.budget_id, now) for s in specs]
+
+
+def _name(record: KeyRecord | TeamRecord | CustomerRecord | None, fallback: str) -> str:
+    return record.name if record is not None else fallback

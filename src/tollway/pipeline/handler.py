@@ -20,16 +20,28 @@ from tollway.errors import (
     AuthenticationFailed,
     GatewayError,
     NoProviderAvailable,
+    RateLimited,
+    RequestTimeout,
     UpstreamError,
 )
 from tollway.governance.entities import KeyRecord, hash_key
 from tollway.pipeline.admit import Admission, Ticket
-from tollway.pipeline.asgi import Receive, Scope, Send, read_body, respond
+from tollway.pipeline.asgi import (
+    BodyBytes,
+    ClientDisconnected,
+    Receive,
+    Scope,
+    Send,
+    peek_model,
+    read_body,
+    respond,
+)
 from tollway.pipeline.identity import SESSION_HEADERS, find_key
 from tollway.pipeline.meter import Meter, Outcome
 from tollway.pipeline.registry import Registry
 from tollway.pipeline.relay import relay
 from tollway.pipeline.route import Router, Target
+from tollway.pipeline.slots import SlotGate, SlotHold
 from tollway.providers.base import KeyChoice, UpstreamRequest, UpstreamResponse, key_order
 from tollway.surfaces.base import Route, read_fields
 
@@ -65,6 +77,9 @@ class Call:
     attempts: list[tuple[str, str, int, float, float, str | None]] = field(default_factory=list)
     outcome: Outcome | None = None
     error: GatewayError | None = None
+    model: str | None = None  # as the body named it, kept even when the request is refused
+    endpoint: str = ""  # the path the client called
+    holds: list[SlotHold] = field(default_factory=list)
 
 
 class Gateway:
@@ -79,6 +94,10 @@ class Gateway:
         meter: Meter,
         max_body_bytes: int,
         rng: random.Random | None = None,
+        slots: SlotGate | None = None,
+        concurrency_wait_s: float = 5.0,
+        body_timeout_s: float = 60.0,
+        body_bytes: BodyBytes | None = None,
     ) -> None:
         self.registry = registry
         self.router = router
@@ -86,6 +105,10 @@ class Gateway:
         self.meter = meter
         self.max_body_bytes = max_body_bytes
         self.rng = rng or random.Random()
+        self.slots = slots or SlotGate()
+        self.concurrency_wait_s = concurrency_wait_s
+        self.body_timeout_s = body_timeout_s
+        self.body_bytes = body_bytes or BodyBytes(4 * max_body_bytes)
         # Request ids: a random per-process prefix and a counter (no syscall per request).
         self._id_prefix = "req_" + secrets.token_hex(6)
         self._ids = itertools.count(1)
@@ -118,17 +141,29 @@ class Gateway:
             started=time.time(),
             t0=time.perf_counter(),
             headers=dict(raw_headers),
+            endpoint=scope["path"],
         )
+        call.session = self._session(call.headers)
         task = asyncio.current_task()
         watcher: asyncio.Task[None] | None = None
         disconnected = False
         try:
-            call.key = self.authenticate(call.headers, raw_headers)
-            call.body = await read_body(receive, self.max_body_bytes)
+            # The key and its concurrency slot come from the headers: a caller without a
+            # valid key, or past its limit, never makes the gateway buffer a body.
+            try:
+                call.key = self.authenticate(call.headers, raw_headers)
+            except AuthenticationFailed:
+                call.model = await peek_model(receive)
+                raise
+            await self._take(call, self.admission.key_caps(call.key))
+            call.body = await self._read_body(receive)
             fields = read_fields(call.body)
+            call.model = fields.model
             call.stream = bool(fields.stream)
             call.target = self.router.resolve(fields.model, route.surface.dialect, call.key)
-            call.session = self._session(call.headers)
+            await self._take(
+                call, self.admission.provider_caps(call.key, call.target.provider.name)
+            )
             call.ticket = self.admission.admit(
                 call.key, call.target, fields, len(call.body), call.session,
                 billable=route.billable,
@@ -141,6 +176,8 @@ class Gateway:
         except GatewayError as err:
             call.error = err
             await _send_error(route, send, err)
+        except ClientDisconnected:
+            disconnected = True
         except asyncio.CancelledError:
             if watcher is None or not watcher.done() or task is None:
                 raise
@@ -150,7 +187,52 @@ class Gateway:
             if watcher is not None and not watcher.done():
                 watcher.remove_done_callback(cancel)
                 watcher.cancel()
+            for hold in call.holds:
+                self.slots.release(hold)
+            self.body_bytes.release(len(call.body))
             self.meter.settle(call, disconnected)
+
+    async def refuse(self, route: Route, scope: Scope, send: Send, err: GatewayError) -> None:
+        """Answer a request the gateway cannot route (an unknown path), and log it."""
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        call = Call(id=self._next_id(), route=route, started=time.time(), t0=time.perf_counter(),
+                    headers=dict(raw_headers), endpoint=scope["path"])  # fmt: skip
+        call.session = self._session(call.headers)
+        secret = find_key(raw_headers)
+        if secret is not None:
+            call.key = self.registry.snapshot.keys_by_hash.get(hash_key(secret))
+        call.error = err
+        try:
+            await _send_error(route, send, err)
+        finally:
+            self.meter.settle(call, False)
+
+    async def _take(self, call: Call, caps: list[tuple[str, int]]) -> None:
+        """Wait (bounded) for a concurrency slot at every level that limits it."""
+        if not caps:
+            return
+        hold = await self.slots.take(caps, self.concurrency_wait_s)
+        if hold is None:
+            busy = next((s for s, cap in caps if self.slots.in_flight(s) >= cap), caps[0][0])
+            cap = dict(caps)[busy]
+            raise RateLimited(
+                f"concurrency limit of {self.admission.describe(busy)}: at most {cap} "
+                f"request{'s' if cap != 1 else ''} at once, and none finished within "
+                f"{self.concurrency_wait_s:g} s; retry shortly, or ask your gateway admin to "
+                "raise the limit",
+                retry_after=1,
+            )
+        call.holds.append(hold)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                return await read_body(receive, self.max_body_bytes, self.body_bytes)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body did not arrive within {self.body_timeout_s:g} s; "
+                "check the connection and send the request again"
+            ) from None
 
     def _session(self, headers: Mapping[bytes, bytes]) -> str | None:
         for name in SESSION_HEADERS:

@@ -7,6 +7,7 @@ into cost, settles the admission ticket and hands a record to the background wri
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -57,9 +58,17 @@ class Outcome:
     """One response as it passes: usage observer, timing, content for the log."""
 
     def __init__(
-        self, dialect: str, status: int, drop_usage_chunk: bool, keep: bool, metered: bool = True
+        self,
+        dialect: str,
+        status: int,
+        drop_usage_chunk: bool,
+        keep: bool,
+        metered: bool = True,
+        is_terminal: Callable[[SSEEvent], bool] | None = None,
     ) -> None:
         self.status = status
+        self._is_terminal = is_terminal
+        self.terminal = False  # the dialect's final event has been seen (e.g. message_stop)
         self.metered = metered
         self.dialect = dialect
         self.complete = False
@@ -97,6 +106,8 @@ class Outcome:
         if self._stream is not None:
             for event in events:
                 self._stream.observe(event)
+        if self._is_terminal is not None and not self.terminal:
+            self.terminal = any(self._is_terminal(e) for e in events)
         if not self._drop_usage:
             if self._keep:
                 self._parts.append(chunk)
@@ -159,8 +170,9 @@ class Meter:
         return body
 
     def outcome(self, call: Call, status: int) -> Outcome:
-        return Outcome(call.route.surface.dialect, status, call.drop_usage_chunk,
-                       self._keep_content(call), call.route.billable)  # fmt: skip
+        surface = call.route.surface
+        return Outcome(surface.dialect, status, call.drop_usage_chunk, self._keep_content(call),
+                       call.route.billable, surface.is_terminal)  # fmt: skip
 
     def cost(self, model: str | None, usage: Usage) -> CostBreakdown:
         price = self.prices.lookup(model) if model else None
@@ -199,7 +211,9 @@ class Meter:
         if key is not None:
             team, customer = self.admission.owners(key)
         status = err.status if err else (outcome.status if outcome else 499)
-        if disconnected:
+        # A stream whose terminal event was relayed is complete, whoever closes first.
+        finished = outcome is not None and outcome.complete
+        if disconnected and not finished:
             status = 499 if outcome is None or outcome.status == 200 else outcome.status
         ua = call.headers.get(b"user-agent", b"").decode("latin-1")
         attempts = tuple(
@@ -210,7 +224,7 @@ class Meter:
         error_type = err.anthropic_type if err else None
         if outcome is not None and outcome.upstream_error:
             error_type = "upstream_stream_error"
-        elif disconnected:
+        elif disconnected and not finished:
             error_type = "client_disconnected"
         return RequestRecord(
             id=call.id, started_at=call.started,
@@ -223,7 +237,8 @@ class Meter:
             user_id=_header(call, b"x-tollway-user"), session_id=call.session,
             client=detect_client(ua, call.headers), surface=call.route.surface.name,
             provider=target.provider.name if target else None,
-            requested_model=target.requested if target else None,
+            requested_model=target.requested if target else call.model,
+            endpoint=call.endpoint,
             served_model=target.model if target else None,
             status=status, error_type=error_type,
             error_message=err.message if err else outcome.upstream_error if outcome else None,

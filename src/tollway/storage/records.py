@@ -63,6 +63,7 @@ class RequestRecord:
     cost_total: Decimal = ZERO
     cost_unknown: bool = False
     attempts: tuple[AttemptRecord, ...] = field(default=())
+    endpoint: str | None = None  # the path the client called, e.g. /v1/messages
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,10 @@ REQUEST_COLUMNS = (
     *TOKEN_KINDS,
     *(f"cost_{k}_pico" for k in COST_KINDS),
     "cost_unknown",
+    "endpoint",
 )
+# Text columns added after the first release: (name, type), added to older databases.
+ADDED_TEXT_COLUMNS = (("endpoint", "TEXT"),)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,7 +91,7 @@ CREATE TABLE IF NOT EXISTS requests (
   cost_cache_read_pico {BIGINT} NOT NULL, cost_cache_write_5m_pico {BIGINT} NOT NULL,
   cost_cache_write_1h_pico {BIGINT} NOT NULL, cost_reasoning_pico {BIGINT} NOT NULL,
   cost_total_pico {BIGINT} NOT NULL,
-  cost_unknown INTEGER NOT NULL);
+  cost_unknown INTEGER NOT NULL, endpoint TEXT);
 CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_vk ON requests (vk_id, started_at);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
@@ -129,11 +132,17 @@ def added_columns(existing: set[str], dialect: str) -> list[str]:
     """ALTER statements for count and money columns a database made by an older version
     lacks (new columns are always zero-defaulted counters)."""
     kind = "INTEGER" if dialect == "sqlite" else "BIGINT"
-    return [
+    counters = [
         f"ALTER TABLE requests ADD COLUMN {column} {kind} NOT NULL DEFAULT 0"
         for column in REQUEST_COLUMNS
         if column not in existing and column.endswith(("_pico", "_tokens"))
     ]
+    texts = [
+        f"ALTER TABLE requests ADD COLUMN {column} {kind_}"
+        for column, kind_ in ADDED_TEXT_COLUMNS
+        if column not in existing
+    ]
+    return counters + texts
 
 
 def to_pico(amount: Decimal) -> int:

@@ -43,7 +43,7 @@ def request_row(r: RequestRecord) -> tuple[Any, ...]:
     )  # fmt: skip
     tokens = tuple(getattr(r, k) for k in TOKEN_KINDS)
     costs = tuple(to_pico(getattr(r, f"cost_{k}")) for k in COST_KINDS)
-    return (*head, *tokens, *costs, int(r.cost_unknown))
+    return (*head, *tokens, *costs, int(r.cost_unknown), r.endpoint)
 
 
 class SQLStore(ABC):

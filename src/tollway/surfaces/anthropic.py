@@ -6,6 +6,7 @@ import msgspec
 
 from tollway.errors import GatewayError
 from tollway.providers.base import ANTHROPIC
+from tollway.sse import SSEEvent
 
 _json = msgspec.json.Encoder()
 
@@ -18,6 +19,14 @@ class AnthropicSurface:
         return _json.encode(
             {"type": "error", "error": {"type": error.anthropic_type, "message": error.message}}
         )
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        """The SSE event that ends a stream which broke after it started."""
+        return b"event: error\ndata: " + self.error_body(error) + b"\n\n"
+
+    @staticmethod
+    def is_terminal(event: SSEEvent) -> bool:
+        return event.event == "message_stop"
 
     def models_body(self, models: list[str]) -> bytes:
         data = [

@@ -8,6 +8,7 @@ from typing import Protocol
 import msgspec
 
 from tollway.errors import GatewayError, InvalidRequest
+from tollway.sse import SSEEvent
 
 
 class RequestFields(msgspec.Struct):
@@ -37,6 +38,14 @@ class Surface(Protocol):
     dialect: str
 
     def error_body(self, error: GatewayError) -> bytes: ...
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        """The bytes that end a started stream with `error`, in this dialect."""
+        ...
+
+    def is_terminal(self, event: SSEEvent) -> bool:
+        """True for the event after which this dialect's stream is complete."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
