@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from inprocess import running
+from inprocess import Running, running
 from tollway.config import Budget, ProviderGrant
 
 MSG = b'{"model":"claude-sonnet-4-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
@@ -193,3 +194,65 @@ async def test_provider_key_never_reaches_client_or_log(tmp_path: Path) -> None:
         assert [a["key_name"] for a in attempts] in (["a", "b"], ["b", "a"])  # failed over
         providers = await gw.client.get("/api/providers", headers=gw.admin)
         assert secret not in providers.text
+
+
+async def _logs(gw: Running, **params: Any) -> list[dict[str, Any]]:
+    await gw.services.writer.flush()
+    r = await gw.client.get("/api/logs", params=params, headers=gw.admin)
+    assert r.status_code == 200, r.text
+    return list(r.json()["data"])
+
+
+async def test_final_answers_tell_agents_not_to_retry(tmp_path: Path) -> None:
+    """Claude Code retries a 401 for three minutes unless told not to; 401/402/403/404 are
+    answers that retrying cannot change."""
+    async with running(tmp_path) as gw:
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": "tw-nope"})
+        assert r.status_code == 401 and r.headers["x-should-retry"] == "false"
+        limited = await gw.key("limited", provider_configs=[ProviderGrant(
+            provider="*", allowed_models=["claude-haiku-*"])])  # fmt: skip
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": limited})
+        assert r.status_code == 403 and r.headers["x-should-retry"] == "false"
+        assert "virtual key 'limited' may not use model 'claude-sonnet-4-5'" in r.text
+        r = await gw.client.post("/v1/v1/messages", content=MSG, headers={"x-api-key": limited})
+        assert r.status_code == 404 and r.headers["x-should-retry"] == "false"
+
+
+async def test_refused_requests_are_logged_with_what_they_asked_for(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        session = {"x-claude-code-session-id": "sess-9", "user-agent": "claude-cli/2.1.197"}
+        await gw.client.post(
+            "/v1/messages", content=MSG, headers={"x-api-key": "tw-bad", **session}
+        )
+        grant = ProviderGrant(provider="*", allowed_models=["gpt-*"])
+        key = await gw.key("bob", provider_configs=[grant])
+        await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key, **session})
+        await gw.client.post("/v1/messages", content=b"{not json", headers={"x-api-key": key})
+        rows = {r["status"]: r for r in await _logs(gw)}
+        assert set(rows) == {400, 401, 403}
+        for status in (401, 403):
+            row = rows[status]
+            assert row["requested_model"] == "claude-sonnet-4-5", row
+            assert row["session_id"] == "sess-9" and row["client"] == "claude-code"
+            assert row["endpoint"] == "/v1/messages" and row["surface"] == "anthropic"
+        assert rows[401]["vk_name"] is None and rows[403]["vk_name"] == "bob"
+        assert rows[400]["vk_name"] == "bob" and rows[400]["error_type"] == "invalid_request_error"
+
+
+async def test_unknown_path_gets_the_fix_and_is_logged_and_counted(tmp_path: Path) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key("carol")
+        headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+        r = await gw.client.post("/v1/v1/messages", content=MSG, headers=headers)
+        assert r.status_code == 404 and r.json()["type"] == "error"
+        message = r.json()["error"]["message"]
+        assert "drop /v1 from ANTHROPIC_BASE_URL (use http://gw)" in message
+        r = await gw.client.post("/v1/v1/chat/completions", content=CHAT,
+                                 headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert r.json()["error"]["code"] == "unknown_url"
+        assert "use http://gw/v1" in r.json()["error"]["message"]
+        rows = await _logs(gw, status=404)
+        assert {row["endpoint"] for row in rows} == {"/v1/v1/messages", "/v1/v1/chat/completions"}
+        assert {row["vk_name"] for row in rows} == {"carol"}
+        metrics = (await gw.client.get("/metrics")).text
+        assert 'tollway_unknown_path_requests_total{hint="doubled_v1"} 2.0' in metrics
