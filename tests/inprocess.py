@@ -17,6 +17,7 @@ from tollway.services import Services
 from tollway.storage import open_store
 
 ADMIN = "test-admin-token"
+PRICED_SIMULATED = "providers: {simulated: {simulated: {price_as: anthropic}}}"
 
 
 @dataclass
@@ -36,7 +37,9 @@ class Running:
 
 @asynccontextmanager
 async def running(tmp_path: Path, config_text: str = "") -> AsyncIterator[Running]:
-    config = parse_config(config_text or "providers: {simulated: {}}")
+    # Billed at Anthropic's prices so that budgets have something to count; the simulated
+    # provider alone costs nothing (tests/pipeline/test_simulated_cost.py).
+    config = parse_config(config_text or PRICED_SIMULATED)
     services = Services(config, open_store(f"sqlite:///{tmp_path / 'gw.db'}"))
     services.admin_token = ADMIN
     await services.start()

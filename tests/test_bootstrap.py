@@ -12,7 +12,7 @@ from tollway.errors import ConfigError
 
 DECLARED = "tw-declared-key-for-gitops-0123456789abcdef"
 CONFIG = """
-providers: {simulated: {}}
+providers: {simulated: {simulated: {price_as: anthropic}}}
 customers:
   - name: acme
     budgets: [{max_limit: 100, reset_duration: 1M, calendar_aligned: true}]

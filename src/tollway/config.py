@@ -57,6 +57,9 @@ class SimulatedSettings(_Model):
     latency_ms: float = Field(default=0, ge=0)
     chunk_delay_ms: float = Field(default=0, ge=0)
     output_tokens: int = Field(default=12, ge=1)
+    # Replies cost nothing unless this names a provider whose prices they are billed at
+    # (to try budgets without an upstream); the records stay marked simulated either way.
+    price_as: Literal["anthropic", "openai", "gemini"] | None = None
 
 
 class ProviderConfig(_Model):
@@ -157,6 +160,9 @@ class LoggingConfig(_Model):
 class GatewayConfig(_Model):
     timezone: str = "UTC"
     refuse_unpriced_models: bool = False
+    # The price (fields as under `pricing:`) charged for a model no price layer knows,
+    # marked estimated; without it such a model is refused under a budget.
+    fallback_price: dict[str, Any] | None = None
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     # Request body bytes all requests may hold in memory at once (503 past it).
     max_body_bytes_in_flight: int = Field(default=512 * 1024 * 1024, gt=0)
@@ -171,7 +177,8 @@ class Config(_Model):
     customers: list[Customer] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     virtual_keys: list[VirtualKey] = Field(default_factory=list)
-    pricing: dict[str, dict[str, str | float]] = Field(default_factory=dict)
+    # Model -> price fields, as PUT /api/pricing takes them (validated by the price book).
+    pricing: dict[str, dict[str, Any]] = Field(default_factory=dict)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 

@@ -51,6 +51,17 @@ def build_providers(config: Config) -> dict[str, Provider]:
     return providers
 
 
+def price_providers(config: Config) -> dict[str, tuple[str, str | None]]:
+    """Each provider's type and base URL, for mapping it to its maintained prices."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, pc in config.providers.items():
+        kind = config.provider_type(name)
+        if kind == "simulated" and pc.simulated.price_as:
+            kind = pc.simulated.price_as  # billed as if that provider had answered
+        out[name] = (kind, pc.base_url)
+    return out
+
+
 class Services:
     """``services = Services(config, store); await services.start(); ...; await stop()``."""
 
@@ -58,7 +69,8 @@ class Services:
         self.config = config
         self.store = store
         self.providers = build_providers(config)
-        self.prices = PriceBook(overrides=config.pricing)
+        self.prices = PriceBook(overrides=config.pricing, fallback=config.gateway.fallback_price)
+        self.prices.bind_providers(price_providers(config))
         self.registry = Registry(store)
         self.admission = Admission(self.registry, self.prices, config)
         self.writer = LogWriter(
@@ -108,6 +120,7 @@ class Services:
         self._retired.extend(self.providers.values())
         self.config = config
         self.providers = build_providers(config)
+        self.prices.bind_providers(price_providers(config))
         self.router = Router(
             self.providers, {n: list(p.models) for n, p in config.providers.items()}
         )

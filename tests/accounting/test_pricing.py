@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tollway.accounting.genai import GENAI_PRICES_VERSION, GenaiPrices
 from tollway.accounting.pricing import ModelPrice, PriceBook, per_token
 from tollway.errors import ConfigError
 
@@ -31,12 +32,24 @@ def _price(book: PriceBook, model: str) -> ModelPrice:
     return price
 
 
-def test_file_names_its_sources_and_date() -> None:
+def test_file_names_its_sources_date_and_the_pinned_base() -> None:
     data = _raw()
     datetime.date.fromisoformat(data["as_of"])
-    assert set(data["source"]) == {"anthropic", "openai", "google"}
+    datetime.date.fromisoformat(data["base"]["checked"])
+    # Bumping the genai-prices pin means re-checking its data: the file says which it checked.
+    assert data["base"]["version"] == GENAI_PRICES_VERSION
     for urls in data["source"].values():
         assert urls and all(url.startswith("https://") for url in urls)
+
+
+def test_the_file_only_adds_what_genai_prices_lacks() -> None:
+    # Tollway's own layer holds no published model: those come from the maintained data.
+    base = GenaiPrices()
+    now = datetime.datetime.now(datetime.UTC)
+    for key, entry in _raw()["models"].items():
+        if "*" in key:
+            continue
+        assert base.find(key, entry["provider"], now) is None, key
 
 
 def test_prices_in_the_file_are_strings_and_patterns_state_assumptions() -> None:
@@ -61,6 +74,11 @@ def test_prices_in_the_file_are_strings_and_patterns_state_assumptions() -> None
         ("claude-3-7-sonnet", "3", "15"),
         ("claude-haiku-4-5", "1", "5"),
         ("claude-3-5-haiku", "0.80", "4"),
+        ("claude-opus-4-8", "5", "25"),
+        ("claude-sonnet-4-6", "3", "15"),
+        ("claude-opus-5", "5", "25"),
+        ("gpt-5.2", "1.75", "14"),
+        ("gpt-5-pro", "15", "120"),
         ("gpt-5", "1.25", "10"),
         ("gpt-5-mini", "0.25", "2"),
         ("gpt-5-nano", "0.05", "0.40"),
@@ -103,15 +121,27 @@ def test_openai_has_no_cache_write_charge(book: PriceBook) -> None:
 
 
 def test_long_context_tiers(book: PriceBook) -> None:
-    for model in ("claude-sonnet-4-5", "claude-sonnet-4"):
-        tier = _price(book, model).long_context
-        assert tier is not None
-        assert tier.above_input_tokens == 200_000
-        assert (tier.rates.input, tier.rates.output) == (D("6"), D("22.50"))
+    tier = _price(book, "claude-sonnet-4-5").long_context
+    assert tier is not None
+    assert tier.above_input_tokens == 200_000
+    assert (tier.rates.input, tier.rates.output) == (D("6"), D("22.50"))
     gemini = _price(book, "gemini-2.5-pro").long_context
     assert gemini is not None
     assert (gemini.rates.input, gemini.rates.output) == (D("2.50"), D("15"))
     assert _price(book, "claude-opus-4-5").long_context is None
+    # genai-prices has Sonnet 4 flat: trusted where it has the model and provider.
+    assert _price(book, "claude-sonnet-4").long_context is None
+
+
+def test_sonnet_4_6_long_context_tier_is_gone_from_2026_03_13(book: PriceBook) -> None:
+    # Anthropic priced prompts over 200k at $6/$22.50 until 2026-03-12, flat $3/$15 after.
+    before = book.lookup("claude-sonnet-4-6", "anthropic", at=_utc(2026, 3, 12, 23, 59))
+    after = book.lookup("claude-sonnet-4-6", "anthropic", at=_utc(2026, 3, 13))
+    assert before is not None and after is not None
+    assert before.long_context is not None
+    assert before.rates_for(275_000).input == D("6")
+    assert after.long_context is None
+    assert after.rates_for(275_000).input == D("3")
 
 
 def test_rates_for_switches_only_above_the_threshold(book: PriceBook) -> None:
@@ -125,16 +155,16 @@ def test_rates_for_switches_only_above_the_threshold(book: PriceBook) -> None:
     [
         ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
         ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
-        ("claude-opus-4-20250514", "claude-opus-4"),  # exact base beats the opus-4 glob
+        ("claude-opus-4-20250514", "claude-opus-4-0"),  # genai-prices beats the opus-4 glob
         ("claude-opus-4-1-20250805", "claude-opus-4-1"),
-        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
-        ("claude-opus-4-0", "claude-opus-4"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku-latest"),
+        ("claude-opus-4-0", "claude-opus-4-0"),
         ("gpt-4o-2024-08-06", "gpt-4o"),
         ("gpt-4.1-2025-04-14", "gpt-4.1"),
         ("gpt-5-2025-08-07", "gpt-5"),
         ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),  # a dated entry of its own wins
         ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
-        ("openrouter/openai/gpt-5-mini", "gpt-5-mini"),
+        ("openrouter/openai/gpt-5-mini", "openai/gpt-5-mini"),  # OpenRouter's own price
         ("models/gemini-2.5-flash", "gemini-2.5-flash"),
         ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
         ("  Claude-Sonnet-4-5 ", "claude-sonnet-4-5"),
@@ -145,16 +175,20 @@ def test_lookup_normalises_model_ids(book: PriceBook, model: str, entry: str) ->
 
 
 def test_future_minor_version_is_priced_by_its_family_glob(book: PriceBook) -> None:
-    price = _price(book, "claude-opus-4-8")  # Claude Code's default in the captures
+    published = _price(book, "claude-opus-4-8")  # Claude Code's default in the captures
+    assert published.model == "claude-opus-4-8" and published.assumption is None
+    assert published.source.layer == "genai-prices"
+    price = _price(book, "claude-opus-4-9")
     assert price.model == "claude-opus-4-*"
     assert price.assumption
+    assert price.source.layer == "tollway"
     assert (price.rates.input, price.rates.output) == (D("5"), D("25"))
-    assert _price(book, "claude-opus-4-8-20260101").model == "claude-opus-4-*"
-    assert _price(book, "claude-sonnet-4-7").long_context is not None
+    assert _price(book, "claude-opus-4-9-20270101").model == "claude-opus-4-*"
+    assert _price(book, "claude-sonnet-4-7").long_context is None  # like Sonnet 4.6 now
     assert _price(book, "claude-opus-4-5").assumption is None
 
 
-@pytest.mark.parametrize("model", ["claude-sonnet-5", "gpt-6.1-sol", "", "gemini-3.8-flash"])
+@pytest.mark.parametrize("model", ["claude-sonnet-9", "gpt-99", "", "gemini-99-flash"])
 def test_unknown_models(book: PriceBook, model: str) -> None:
     assert book.lookup(model) is None
 
@@ -223,12 +257,13 @@ def test_invalid_overrides_raise_config_error(fields: dict[str, Any]) -> None:
 
 
 def test_models_lists_entries_but_not_aliases_or_globs(book: PriceBook) -> None:
-    models = book.models()
+    models = book.models(base=True)
     assert "claude-opus-4-5" in models
-    assert "claude-opus-4-0" not in models
+    assert "claude-opus-4" not in models  # an alias of claude-opus-4-0
     assert "claude-opus-4-*" not in models
     assert list(models) == sorted(models)
     assert "claude-opus-4-*" in book.models(patterns=True)
+    assert "claude-opus-4-5" not in book.models()  # Tollway's own layer only
 
 
 def test_override_can_set_or_drop_the_long_context_tier() -> None:
@@ -250,5 +285,13 @@ def test_per_token_is_exact() -> None:
 
 
 def test_as_dict_is_json_ready(book: PriceBook) -> None:
-    view = _price(book, "claude-sonnet-4-5").as_dict()
-    assert json.loads(json.dumps(view))["long_context"]["output"] == "22.50"
+    view = json.loads(json.dumps(_price(book, "claude-sonnet-4-5").as_dict()))
+    assert D(view["long_context"]["output"]) == D("22.50")
+    assert view["source"]["layer"] == "genai-prices"
+    assert view["source"]["version"] == f"genai-prices:{GENAI_PRICES_VERSION}"
+    assert view["tool_fees"] == {"web_search": "0.01"}
+    assert view["context_window"] == 200_000
+
+
+def _utc(*parts: int) -> datetime.datetime:
+    return datetime.datetime(*parts, tzinfo=datetime.UTC)  # type: ignore[misc]

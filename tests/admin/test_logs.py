@@ -20,13 +20,16 @@ from tollway.accounting.pricing import PriceBook
 from tollway.accounting.usage import Usage
 from tollway.admin.logs import LOG_CSV_COLUMNS, USAGE_CSV_COLUMNS
 from tollway.app import build_app
-from tollway.config import Config, LoggingConfig, ProviderConfig
+from tollway.config import Config, LoggingConfig, ProviderConfig, SimulatedSettings
 from tollway.services import Services
 from tollway.storage.records import Batch, RequestRecord
 from tollway.storage.sqlite import SQLiteStore
 
 AUTH = {"authorization": "Bearer t"}
 T0 = 1_760_000_000.0
+
+# Billed at Anthropic's prices: the simulated provider alone costs nothing.
+PRICED = ProviderConfig(type="simulated", simulated=SimulatedSettings(price_as="anthropic"))
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Gateway:
 @pytest.fixture
 async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
     config = Config(
-        providers={"simulated": ProviderConfig(type="simulated")},
+        providers={"simulated": PRICED},
         logging=LoggingConfig(flush_interval_ms=10),
     )
     services = Services(config, SQLiteStore(f"sqlite:///{tmp_path / 'gw.db'}"))

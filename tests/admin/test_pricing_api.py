@@ -11,17 +11,20 @@ from pathlib import Path
 import httpx
 
 from tollway.app import build_app
-from tollway.config import Config, ProviderConfig
+from tollway.config import Config, ProviderConfig, SimulatedSettings
 from tollway.services import Services
 from tollway.storage.sqlite import SQLiteStore
 
 AUTH = {"authorization": "Bearer t"}
 MSG = b'{"model":"house-model","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
 
+# Billed at Anthropic's prices: the simulated provider alone costs nothing.
+PRICED = ProviderConfig(type="simulated", simulated=SimulatedSettings(price_as="anthropic"))
+
 
 @asynccontextmanager
 async def gateway(db: Path, config: Config | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    config = config or Config(providers={"simulated": ProviderConfig(type="simulated")})
+    config = config or Config(providers={"simulated": PRICED})
     services = Services(config, SQLiteStore(f"sqlite:///{db}"))
     await services.start()
     services.admin_token = "t"
@@ -37,7 +40,7 @@ async def gateway(db: Path, config: Config | None = None) -> AsyncIterator[httpx
 
 async def test_list_and_resolve(tmp_path: Path) -> None:
     config = Config(
-        providers={"simulated": ProviderConfig(type="simulated")},
+        providers={"simulated": PRICED},
         pricing={"gpt-5": {"input": "1.00"}},
     )
     async with gateway(tmp_path / "p.db", config) as client:

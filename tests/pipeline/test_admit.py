@@ -13,7 +13,11 @@ from inprocess import Running, running
 from tollway.accounting.cost import input_token_upper_bound, worst_case_cost
 from tollway.config import Budget, RateLimit, SessionBudget
 
-CONFIG = "providers:\n  simulated:\n    simulated: {latency_ms: 40, output_tokens: 12}\n"
+# Billed at Anthropic's prices: the simulated provider alone costs nothing.
+CONFIG = (
+    "providers:\n  simulated:\n"
+    "    simulated: {latency_ms: 40, output_tokens: 12, price_as: anthropic}\n"
+)
 MSG = b'{"model":"claude-sonnet-4-5","max_tokens":12,"messages":[{"role":"user","content":"hi"}]}'
 
 

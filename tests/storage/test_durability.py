@@ -17,7 +17,7 @@ import httpx
 from tollway.cli.main import main
 
 CONFIG = (
-    "providers:\n  simulated:\n    simulated: {output_tokens: 12}\n"
+    "providers:\n  simulated:\n    simulated: {output_tokens: 12, price_as: anthropic}\n"
     "logging: {flush_interval_ms: 250}\n"
 )
 MSG = b'{"model":"claude-sonnet-4-5","max_tokens":12,"messages":[{"role":"user","content":"hi"}]}'

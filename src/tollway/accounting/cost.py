@@ -27,7 +27,11 @@ covers it, and the role and turn markers of a chat template, with room to spare.
 
 @dataclass(frozen=True, slots=True)
 class CostBreakdown:
-    """USD per kind of token; ``unknown`` when the model had no price (all zero)."""
+    """USD per kind of token, plus server-tool fees; ``unknown`` when not priced (all zero).
+
+    ``estimated`` when priced at the configured fallback; ``price_version`` names the price
+    used (``PriceSource.version``); ``service_tier`` the tier billed, when not standard.
+    """
 
     input: Decimal
     output: Decimal
@@ -38,6 +42,10 @@ class CostBreakdown:
     total: Decimal
     unknown: bool = False
     long_context: bool = False
+    server_tools: Decimal = _ZERO
+    estimated: bool = False
+    price_version: str | None = None
+    service_tier: str | None = None
 
 
 UNKNOWN_COST = CostBreakdown(_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, unknown=True)
@@ -51,6 +59,8 @@ def _usd(tokens: int, per_million: Decimal) -> Decimal:
 def compute_cost(usage: Usage, price: ModelPrice | None) -> CostBreakdown:
     """The cost of ``usage`` at ``price``; an all-zero ``unknown`` breakdown if None.
 
+    The service tier the response reports (``usage.service_tier``) selects that tier's
+    rates when the model prices it; server-side web searches cost the model's per-use fee.
     A long-context tier, when the prompt (input + cache read + cache write tokens)
     exceeds its threshold, prices every token of the request, as Anthropic and Google
     bill. Reasoning is billed apart only when the model prices it apart; otherwise it
@@ -58,7 +68,8 @@ def compute_cost(usage: Usage, price: ModelPrice | None) -> CostBreakdown:
     """
     if price is None:
         return UNKNOWN_COST
-    rates = price.rates_for(usage.prompt_tokens)
+    tiered = price.for_tier(usage.service_tier)
+    rates = tiered.rates_for(usage.prompt_tokens)
     output_tokens = usage.output_tokens
     reasoning = _ZERO
     if rates.reasoning is not None:
@@ -73,11 +84,26 @@ def compute_cost(usage: Usage, price: ModelPrice | None) -> CostBreakdown:
         _usd(usage.cache_write_1h_tokens, rates.cache_write_1h),
         reasoning,
     )
+    tools = _tool_fees(usage, price)
     return CostBreakdown(
         *parts,
-        total=sum(parts, _ZERO),
-        long_context=rates is not price.rates,
+        total=sum(parts, tools),
+        long_context=rates is not tiered.rates,
+        server_tools=tools,
+        estimated=price.estimated,
+        price_version=price.version,
+        service_tier=usage.service_tier if tiered is not price else None,
     )
+
+
+def _tool_fees(usage: Usage, price: ModelPrice) -> Decimal:
+    fees = price.tool_fees
+    total = _ZERO
+    if usage.web_searches:
+        total += fees.get("web_search", _ZERO) * usage.web_searches
+    if "request" in fees and usage.prompt_tokens + usage.output_tokens > 0:
+        total += fees["request"]
+    return total
 
 
 def input_token_upper_bound(body_len_bytes: int) -> int:

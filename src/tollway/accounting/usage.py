@@ -2,7 +2,8 @@
 
 Every extractor returns the same ``Usage`` whatever the dialect, with these invariants:
 ``input_tokens`` counts only uncached prompt tokens; cache reads and the two kinds of
-cache write are counted apart and never overlap it; ``output_tokens`` includes
+cache write (OpenAI's ``cache_write_tokens`` count as 5-minute writes) are counted apart
+and never overlap it; ``output_tokens`` includes
 ``reasoning_tokens``, which are reported, not charged twice.
 
 A stream tracker is fed every event the client was sent, then asked for a result:
@@ -40,6 +41,8 @@ class Usage:
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
     partial: bool = False
+    service_tier: str | None = None  # as the response reports it; None when standard
+    web_searches: int = 0  # server-side web searches the provider ran (billed per use)
 
     @property
     def cache_write_tokens(self) -> int:
@@ -68,12 +71,19 @@ class _CacheCreation(msgspec.Struct):
     ephemeral_1h_input_tokens: int | None = None
 
 
+class _ServerToolUse(msgspec.Struct):
+    web_search_requests: int | None = None
+
+
 class _AnthropicUsage(msgspec.Struct):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     cache_creation: _CacheCreation | None = None
+    server_tool_use: _ServerToolUse | None = None
+    service_tier: str | None = None
+    speed: str | None = None
 
 
 class _AnthropicMessage(msgspec.Struct):
@@ -119,7 +129,18 @@ def _anthropic(usage: _AnthropicUsage) -> Usage:
         cache_read_tokens=_n(usage.cache_read_input_tokens),
         cache_write_5m_tokens=write_5m,
         cache_write_1h_tokens=write_1h,
+        service_tier=_anthropic_tier(usage),
+        web_searches=_n(usage.server_tool_use.web_search_requests) if usage.server_tool_use else 0,
     )
+
+
+def _anthropic_tier(usage: _AnthropicUsage) -> str | None:
+    # Fast mode is reported as usage.speed; it is priced as a tier of its own.
+    if usage.speed and usage.speed != "standard":
+        return usage.speed
+    if usage.service_tier and usage.service_tier != "standard":
+        return usage.service_tier
+    return None
 
 
 def anthropic_usage(body: bytes) -> Usage | None:
@@ -177,6 +198,9 @@ class AnthropicStreamUsage:
                 new.cache_creation_input_tokens, old.cache_creation_input_tokens
             ),
             cache_creation=_pick(new.cache_creation, old.cache_creation),
+            server_tool_use=_pick(new.server_tool_use, old.server_tool_use),
+            service_tier=_pick(new.service_tier, old.service_tier),
+            speed=_pick(new.speed, old.speed),
         )
 
     def result(self, complete: bool) -> Usage:
@@ -202,6 +226,7 @@ def _pick(new: _T | None, old: _T | None) -> _T | None:
 
 class _PromptDetails(msgspec.Struct):
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 class _CompletionDetails(msgspec.Struct):
@@ -217,6 +242,7 @@ class _ChatUsage(msgspec.Struct):
 
 class _ChatResponse(msgspec.Struct):
     usage: _ChatUsage | None = None
+    service_tier: str | None = None
 
 
 class _ToolFunction(msgspec.Struct):
@@ -241,6 +267,7 @@ class _ChatChoice(msgspec.Struct):
 class _ChatChunk(msgspec.Struct):
     choices: list[_ChatChoice] | None = None
     usage: _ChatUsage | None = None
+    service_tier: str | None = None
 
 
 class _UsageProbe(msgspec.Struct):
@@ -260,26 +287,40 @@ _STREAM_REQUEST_PROBE = msgspec.json.Decoder(_StreamRequestProbe)
 _INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
 
 
-def _chat_usage(usage: _ChatUsage) -> Usage:
+def _openai_tier(tier: str | None) -> str | None:
+    return None if tier in (None, "default", "auto") else tier
+
+
+def _cached(prompt: int, details: _PromptDetails | _InputDetails | None) -> tuple[int, int]:
+    """(cache read, cache write) tokens, both within the prompt total that includes them."""
+    if details is None:
+        return 0, 0
+    read = min(_n(details.cached_tokens), prompt)
+    return read, min(_n(details.cache_write_tokens), prompt - read)
+
+
+def _chat_usage(usage: _ChatUsage, tier: str | None = None) -> Usage:
     prompt = _n(usage.prompt_tokens)
-    details = usage.prompt_tokens_details
-    cached = min(_n(details.cached_tokens), prompt) if details is not None else 0
+    cached, written = _cached(prompt, usage.prompt_tokens_details)
     reasoning = usage.completion_tokens_details
     return Usage(
-        input_tokens=prompt - cached,  # OpenAI's prompt_tokens includes the cached ones
+        input_tokens=prompt - cached - written,  # prompt_tokens includes cache reads, writes
         output_tokens=_n(usage.completion_tokens),
         cache_read_tokens=cached,
+        cache_write_5m_tokens=written,
         reasoning_tokens=_n(reasoning.reasoning_tokens) if reasoning is not None else 0,
+        service_tier=_openai_tier(tier),
     )
 
 
 def openai_chat_usage(body: bytes) -> Usage | None:
     """Usage of a whole (non-streamed) Chat Completions response, or None."""
     try:
-        usage = _CHAT_RESPONSE.decode(body).usage
+        response = _CHAT_RESPONSE.decode(body)
     except msgspec.DecodeError:
         return None
-    return None if usage is None else _chat_usage(usage)
+    usage = response.usage
+    return None if usage is None else _chat_usage(usage, response.service_tier)
 
 
 def is_usage_only_chunk(data: bytes) -> bool:
@@ -325,11 +366,12 @@ def ensure_stream_usage(body: bytes) -> tuple[bytes, bool]:
 class OpenAIChatStreamUsage:
     """Usage of a streamed Chat Completions response (needs ``include_usage``)."""
 
-    __slots__ = ("_usage", "_chars")
+    __slots__ = ("_usage", "_chars", "_tier")
 
     def __init__(self) -> None:
         self._usage: _ChatUsage | None = None
         self._chars = 0
+        self._tier: str | None = None
 
     def observe(self, event: SSEEvent) -> None:
         data = event.data
@@ -339,6 +381,8 @@ class OpenAIChatStreamUsage:
             chunk = _CHAT_CHUNK.decode(data)
         except msgspec.DecodeError:
             return
+        if chunk.service_tier is not None:
+            self._tier = chunk.service_tier
         if chunk.usage is not None:
             self._usage = chunk.usage  # cumulative; the last one wins
         for choice in chunk.choices or ():
@@ -357,7 +401,8 @@ class OpenAIChatStreamUsage:
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and the usage chunk was seen."""
         exact = complete and self._usage is not None
-        return _settle(_chat_usage(self._usage or _ChatUsage()), exact, self._chars)
+        usage = _chat_usage(self._usage or _ChatUsage(), self._tier)
+        return _settle(usage, exact, self._chars)
 
 
 # --- OpenAI Responses -----------------------------------------------------------------
@@ -365,6 +410,7 @@ class OpenAIChatStreamUsage:
 
 class _InputDetails(msgspec.Struct):
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 class _OutputDetails(msgspec.Struct):
@@ -378,8 +424,14 @@ class _ResponsesUsage(msgspec.Struct):
     output_tokens_details: _OutputDetails | None = None
 
 
+class _OutputItem(msgspec.Struct):
+    type: str = ""
+
+
 class _Response(msgspec.Struct):
     usage: _ResponsesUsage | None = None
+    service_tier: str | None = None
+    output: list[_OutputItem] | None = None
 
 
 class _ResponsesEvent(msgspec.Struct):
@@ -404,36 +456,43 @@ _RESPONSES_TEXT = frozenset(
 _RESPONSES_FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-def _responses_usage(usage: _ResponsesUsage) -> Usage:
+def _responses_usage(usage: _ResponsesUsage, response: _Response | None = None) -> Usage:
     prompt = _n(usage.input_tokens)
-    details = usage.input_tokens_details
-    cached = min(_n(details.cached_tokens), prompt) if details is not None else 0
+    cached, written = _cached(prompt, usage.input_tokens_details)
     reasoning = usage.output_tokens_details
+    searches = 0
+    if response is not None and response.output:
+        searches = sum(1 for item in response.output if item.type == "web_search_call")
     return Usage(
-        input_tokens=prompt - cached,  # input_tokens includes the cached ones
+        input_tokens=prompt - cached - written,  # input_tokens includes cache reads, writes
         output_tokens=_n(usage.output_tokens),
         cache_read_tokens=cached,
+        cache_write_5m_tokens=written,
         reasoning_tokens=_n(reasoning.reasoning_tokens) if reasoning is not None else 0,
+        service_tier=_openai_tier(response.service_tier) if response is not None else None,
+        web_searches=searches,
     )
 
 
 def responses_usage(body: bytes) -> Usage | None:
     """Usage of a whole (non-streamed) Responses API response, or None."""
     try:
-        usage = _RESPONSE.decode(body).usage
+        response = _RESPONSE.decode(body)
     except msgspec.DecodeError:
         return None
-    return None if usage is None else _responses_usage(usage)
+    usage = response.usage
+    return None if usage is None else _responses_usage(usage, response)
 
 
 class ResponsesStreamUsage:
     """Usage of a streamed Responses API response, from its terminal event."""
 
-    __slots__ = ("_usage", "_chars")
+    __slots__ = ("_usage", "_chars", "_response")
 
     def __init__(self) -> None:
         self._usage: _ResponsesUsage | None = None
         self._chars = 0
+        self._response: _Response | None = None
 
     def observe(self, event: SSEEvent) -> None:
         kind = event.event
@@ -450,8 +509,10 @@ class ResponsesStreamUsage:
         elif kind in _RESPONSES_FINAL and decoded.response is not None:
             if decoded.response.usage is not None:
                 self._usage = decoded.response.usage
+                self._response = decoded.response
 
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and a terminal event had usage."""
         exact = complete and self._usage is not None
-        return _settle(_responses_usage(self._usage or _ResponsesUsage()), exact, self._chars)
+        usage = _responses_usage(self._usage or _ResponsesUsage(), self._response)
+        return _settle(usage, exact, self._chars)

@@ -184,14 +184,16 @@ class Admission:
         return spec
 
     def worst_case(self, target: Target, fields: RequestFields, body_len: int) -> Decimal | None:
-        price = self.prices.lookup(target.model)
+        price = self.prices.resolve(target.model, target.provider.name)
         if price is None:
-            if self.refuse_unpriced:
-                raise PermissionDenied(
-                    f"model {target.requested!r} has no price in this gateway and unpriced "
-                    "models are refused; add it under `pricing:` in the config"
-                )
-            return None
+            # Nothing is free under a budget: without a price (or gateway.fallback_price)
+            # the request is refused rather than recorded at $0.
+            why = "unpriced models are refused" if self.refuse_unpriced else (
+                "a budget applies and no gateway.fallback_price is set")  # fmt: skip
+            raise PermissionDenied(
+                f"model {target.requested!r} has no price in this gateway and {why}; add it "
+                "under `pricing:` in the config or with PUT /api/pricing/{model}"
+            )
         max_out = fields.max_tokens or fields.max_completion_tokens or fields.max_output_tokens
         return worst_case_cost(price, input_token_upper_bound(body_len),
                                max_out or DEFAULT_MAX_OUTPUT)  # fmt: skip
@@ -219,7 +221,8 @@ class Admission:
             session_spec = self._session_spec(key, session, now)
             if session_spec is not None:
                 specs = [*specs, session_spec]
-        amount = self.worst_case(target, fields, body_len) if specs else None
+        needs_price = specs or self.refuse_unpriced
+        amount = self.worst_case(target, fields, body_len) if needs_price else None
         permit = None
         if limits:
             outcome = self.limiter.acquire(limits, body_len // 4, time.time())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 
 _raw_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _encoder = msgspec.json.Encoder()
-NO_USAGE = Usage(0, 0, 0, 0, 0, 0, False)
+NO_USAGE = Usage()
 
 
 class _StreamObserver(Protocol):
@@ -174,17 +176,20 @@ class Meter:
         return Outcome(surface.dialect, status, call.drop_usage_chunk, self._keep_content(call),
                        call.route.billable, surface.is_terminal)  # fmt: skip
 
-    def cost(self, model: str | None, usage: Usage) -> CostBreakdown:
-        price = self.prices.lookup(model) if model else None
-        return compute_cost(usage, price)
+    def cost(self, call: Call, usage: Usage) -> CostBreakdown:
+        """Priced at the request's start time, by the provider that served it."""
+        target = call.target
+        if target is None:
+            return compute_cost(usage, None)
+        at = datetime.fromtimestamp(call.started, UTC)
+        return compute_cost(usage, self.prices.resolve(target.model, target.provider.name, at=at))
 
     def settle(self, call: Call, disconnected: bool) -> None:
         outcome = call.outcome
         usage = outcome.final_usage() if outcome is not None else NO_USAGE
         if outcome is not None and outcome.status == 200 and not outcome.complete:
             usage = usage if usage.partial else _as_partial(usage)
-        served = call.target.model if call.target else None
-        cost = self.cost(served, usage)
+        cost = self.cost(call, usage)
         if call.ticket is not None:
             tokens = (
                 usage.input_tokens
@@ -264,6 +269,4 @@ def _header(call: Call, name: bytes) -> str | None:
 
 
 def _as_partial(usage: Usage) -> Usage:
-    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-                 usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
-                 usage.reasoning_tokens, True)  # fmt: skip
+    return replace(usage, partial=True)
