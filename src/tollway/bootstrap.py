@@ -69,7 +69,7 @@ async def apply_declared(config: Config, store: Store) -> list[tuple[str, str]]:
             customer_id=_ref(customers, k.customer, f"virtual key {k.name!r}: customer"),
             provider_configs=k.provider_configs, budgets=k.budgets, rate_limit=k.rate_limit,
             session_budget=k.session_budget, is_active=k.is_active, expires_at=k.expires_at,
-            log_content=k.log_content, managed_by_config=True,
+            log_content=k.log_content, content=k.content, managed_by_config=True,
             created_at=old["created_at"] if old else now, updated_at=now,
         )  # fmt: skip
         await store.put_entity("virtual_key", rec_k.model_dump(mode="json"))

@@ -125,6 +125,12 @@ class Team(_Model):
     rate_limit: RateLimit | None = None
 
 
+# Whether a key's request and response bodies are stored: ``required`` never drops one
+# (past the memory bound they spill to disk), ``best_effort`` may drop once the spool is
+# full too, ``off`` stores none.
+ContentMode = Literal["required", "best_effort", "off"]
+
+
 class VirtualKey(_Model):
     name: str
     value: str | None = Field(default=None, repr=False)
@@ -137,6 +143,7 @@ class VirtualKey(_Model):
     is_active: bool = True
     expires_at: datetime | None = None
     log_content: bool | None = None
+    content: ContentMode | None = None
 
     @field_validator("value")
     @classmethod
@@ -150,7 +157,9 @@ class VirtualKey(_Model):
 
 
 class LoggingConfig(_Model):
-    content: bool = True
+    content: bool | ContentMode = True  # default for keys: true is best_effort, false off
+    spool_dir: str | None = None  # bodies past content_queue_mb; default: $TMPDIR/tollway-spool
+    spool_mb: float = Field(default=1024, ge=0)  # best-effort bodies spilled at most
     retention_days: int = Field(default=30, ge=0)
     queue_size: int = Field(default=100_000, ge=100)
     content_queue_mb: float = Field(default=32, gt=0)

@@ -151,3 +151,17 @@ class NoProviderAvailable(UpstreamError):
 
 class ConfigError(Exception):
     """The configuration file or environment is invalid; raised only at start-up."""
+
+
+class ContentUnreadable(GatewayError):
+    """A stored request or response body cannot be rebuilt (missing or corrupt chunk)."""
+
+
+class ChunksSwept(GatewayError):
+    """A content write raced a chunk sweep: the writer re-sends its chunks and retries."""
+
+    status = 503
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(f"content chunks were swept (generation {generation})")
+        self.generation = generation

@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -79,6 +80,8 @@ class Services:
             flush_interval=config.logging.flush_interval_ms / 1000,
             content_bytes=int(config.logging.content_queue_mb * 1024 * 1024),
             spend_source=self.admission.dirty_spend,
+            spool_dir=Path(config.logging.spool_dir) if config.logging.spool_dir else None,
+            spool_bytes=int(config.logging.spool_mb * 1024 * 1024),
         )
         self.retention = ContentRetention(store, config.logging.retention_days)
         self.metrics = Metrics()
@@ -86,8 +89,14 @@ class Services:
                            lambda: self.writer.pending)  # fmt: skip
         self.metrics.gauge("tollway_log_records_dropped", "Records dropped: queue full",
                            lambda: self.writer.dropped_records)  # fmt: skip
-        self.metrics.gauge("tollway_log_contents_dropped", "Bodies dropped (queue or bytes bound)",
+        self.metrics.gauge("tollway_log_contents_dropped",
+                           "Bodies dropped: best-effort past the spool bound, or spilling failed",
                            lambda: self.writer.dropped_contents)  # fmt: skip
+        self.metrics.gauge("tollway_log_contents_spilled",
+                           "Bodies spilled to disk past the memory bound (stored later)",
+                           lambda: self.writer.spilled_contents)  # fmt: skip
+        self.metrics.gauge("tollway_log_contents_pending", "Bodies waiting to be stored",
+                           lambda: self.writer.pending_contents)  # fmt: skip
         self.metrics.gauge("tollway_budget_reservations_open", "Budget reservations in flight",
                            lambda: self.admission.ledger.open_reservations)  # fmt: skip
         self.meter = Meter(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from tollway.observability.writer import LogWriter
+from tollway.storage import queries
 from tollway.storage.records import Batch, ContentRecord, RequestRecord
 from tollway.storage.sqlite import SQLiteStore
 
@@ -66,27 +67,45 @@ async def test_ten_thousand_records_none_dropped(store: CountingStore) -> None:
     await writer.stop()
     assert await store.count("requests") == 10_000 == writer.written
     assert writer.dropped_records == 0 and writer.flush_errors == 0 and writer.pending == 0
-    assert await store.count("contents") + writer.dropped_contents == 1_000
+    assert await store.count("contents") == 1_000 and writer.dropped_contents == 0
     assert store.batches > 1  # written in several batches, not at shutdown only
     rows = await store.query("SELECT SUM(input_tokens) AS n FROM requests")
     assert rows[0]["n"] == sum(range(10_000))
 
 
-async def test_full_queue_drops_content_first_then_counts_dropped_records(
-    store: CountingStore,
+async def test_full_queue_spills_bodies_then_counts_dropped_records(
+    store: CountingStore, tmp_path: Path
 ) -> None:
-    writer = LogWriter(store, queue_size=100, flush_interval=60, spend_source=list)
+    writer = LogWriter(store, queue_size=100, flush_interval=60, spend_source=list,
+                       spool_dir=tmp_path)  # fmt: skip
     for i in range(250):  # the writer is not running: nothing drains the queue
         writer.submit(record(i), content(i))
-    # Bodies are kept up to a tenth of the bound, records up to twice the bound.
-    assert writer.pending == 200
+    # Bodies are held up to a tenth of the bound, then spilled; records up to twice it.
+    assert writer.pending == 200 and writer.pending_contents == 250
     assert writer.dropped_records == 50
-    assert writer.dropped_contents == 190
+    assert writer.spilled_contents == 240 and writer.dropped_contents == 0
     await writer.stop()
     assert await store.count("requests") == 200 == writer.written
-    assert await store.count("contents") == 10
+    assert await store.count("contents") == 250
+    assert not list(tmp_path.glob("*.spool"))  # emptied and removed
     writer.submit(record(1000), None)  # room again after a flush
     assert writer.dropped_records == 50 and writer.pending == 1
+
+
+async def test_best_effort_bodies_are_dropped_past_the_spool_bound(
+    store: CountingStore, tmp_path: Path
+) -> None:
+    writer = LogWriter(store, queue_size=100, flush_interval=60, spend_source=list,
+                       spool_dir=tmp_path, spool_bytes=0)  # fmt: skip
+    for i in range(30):
+        required = i % 3 == 0
+        writer.submit(record(i), ContentRecord(f"req_{i:06d}", 1e9, b"q", b"r", required))
+    # 10 held in memory (i < 10), then of i = 10..29 the required ones (12, 15, ... 27) spill.
+    assert writer.spilled_contents == 6 and writer.dropped_contents == 14
+    await writer.stop()
+    rows = await store.query("SELECT request_id FROM contents ORDER BY request_id")
+    expected = [f"req_{i:06d}" for i in range(30) if i < 10 or i % 3 == 0]
+    assert [r["request_id"] for r in rows] == expected
 
 
 async def test_a_failed_write_is_retried_with_nothing_lost(store: CountingStore) -> None:
@@ -119,10 +138,12 @@ async def test_bodies_are_stored_compressed(store: CountingStore) -> None:
     body = b'{"messages": "' + b"hello " * 1000 + b'"}'
     writer.submit(record(1), ContentRecord("req_000001", 1e9, body, b"ok"))
     await writer.flush()
-    rows = await store.query("SELECT request_body, response_body FROM contents")
+    rows = await store.query("SELECT request_body, response_body, scope FROM contents")
     stored = bytes(rows[0]["request_body"])
-    assert len(stored) < len(body) // 10 and zlib.decompress(stored) == body
-    assert zlib.decompress(bytes(rows[0]["response_body"])) == b"ok"
+    assert rows[0]["scope"] is None  # no session: one zstd frame
+    assert len(stored) < len(body) // 10
+    assert zstandard.ZstdDecompressor().decompress(stored) == body
+    assert await queries.get_content(store, "req_000001") == (body, b"ok")
 
 
 async def test_a_failing_store_is_retried_with_backoff_and_bounded(
@@ -144,14 +165,17 @@ async def test_a_failing_store_is_retried_with_backoff_and_bounded(
     assert kept + writer.dropped_records == 500 and kept <= 200  # capped at twice the bound
 
 
-async def test_queued_bodies_are_bounded_in_bytes(store: CountingStore) -> None:
+async def test_queued_bodies_are_bounded_in_bytes(store: CountingStore, tmp_path: Path) -> None:
     writer = LogWriter(store, queue_size=10_000, flush_interval=60, spend_source=list,
-                       content_bytes=100_000)  # fmt: skip
+                       content_bytes=100_000, spool_dir=tmp_path)  # fmt: skip
     body = b"b" * 30_000
     for i in range(5):
         writer.submit(record(i), ContentRecord(f"req_{i:06d}", 1e9, body, b""))
-    assert writer.dropped_contents == 2 and writer.pending == 5  # records are all kept
-    await writer.flush()
+    assert writer.spilled_contents == 2 and writer.pending == 5  # 3 held, 2 on disk
+    assert writer.dropped_contents == 0
+    await writer.flush()  # the spilled ones first, as memory allows
     assert await store.count("contents") == 3 and await store.count("requests") == 5
+    await writer.flush()
+    assert await store.count("contents") == 5 and writer.pending_contents == 0
     writer.submit(record(9), ContentRecord("req_000009", 1e9, body, b""))
-    assert writer.dropped_contents == 2  # room again once the bodies were compressed
+    assert writer.spilled_contents == 2  # room again once the bodies were stored

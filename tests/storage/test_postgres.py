@@ -10,9 +10,21 @@ import asyncio
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_content import (
+    _STEP,
+    check_fixed_rate_load_drops_nothing,
+    check_long_session_reads_back,
+    check_purge_removes_chunks_only_when_unused,
+    check_random_conversation,
+    check_sweep_racing_a_writer,
+)
 from test_queries import (
     check_big_totals,
     check_filters,
@@ -29,7 +41,7 @@ from tollway.storage.records import ContentRecord
 
 pytestmark = pytest.mark.postgres
 SERVER = "postgresql://postgres@127.0.0.1:5432"
-TABLES = "requests, attempts, contents, meta, entities, budget_spend, budget_events"
+TABLES = "requests, attempts, contents, content_chunks, meta, entities, budget_spend, budget_events"
 
 
 def _listening() -> bool:
@@ -60,11 +72,17 @@ def pg_url() -> Iterator[str]:
         asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-@pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(pg_url)
+async def _fresh(url: str) -> PostgresStore:
+    s = PostgresStore(url)
     await s.open()
     await s._run([(f"TRUNCATE {TABLES}", [()])])
+    await s._run([("INSERT INTO meta (key, value) VALUES ('content_sweep', '0')", [()])])
+    return s
+
+
+@pytest.fixture
+async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
+    s = await _fresh(pg_url)
     try:
         yield s
     finally:
@@ -107,4 +125,35 @@ async def test_writer_loses_nothing(store: PostgresStore) -> None:
     rows = await store.query("SELECT COUNT(*) AS n FROM requests")
     contents = await store.query("SELECT COUNT(*) AS n FROM contents")
     assert rows[0]["n"] == 3_000 == writer.written and writer.dropped_records == 0
-    assert contents[0]["n"] + writer.dropped_contents == 300
+    assert contents[0]["n"] == 300 and writer.dropped_contents == 0
+
+
+async def test_long_claude_code_session_reads_back(store: PostgresStore, tmp_path: Path) -> None:
+    await check_long_session_reads_back(store, tmp_path)
+
+
+async def test_purge_removes_chunks_only_when_unused(store: PostgresStore, tmp_path: Path) -> None:
+    await check_purge_removes_chunks_only_when_unused(store, tmp_path)
+
+
+async def test_sweep_racing_a_writer(store: PostgresStore, tmp_path: Path) -> None:
+    await check_sweep_racing_a_writer(store, tmp_path)
+
+
+async def test_fixed_rate_load_drops_nothing(store: PostgresStore, tmp_path: Path) -> None:
+    await check_fixed_rate_load_drops_nothing(store, tmp_path)
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(_STEP, min_size=1, max_size=20), flush_every=st.integers(1, 6))
+def test_random_conversations_read_back_byte_for_byte(
+    pg_url: str, tmp_path: Path, steps: list[Any], flush_every: int
+) -> None:
+    async def go() -> None:
+        s = await _fresh(pg_url)
+        try:
+            await check_random_conversation(s, tmp_path, steps, flush_every)
+        finally:
+            await s.close()
+
+    asyncio.run(go())

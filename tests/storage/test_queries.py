@@ -22,7 +22,13 @@ from tollway.observability.retention import DAY, ContentRetention
 from tollway.storage import queries
 from tollway.storage.base import Store
 from tollway.storage.queries import LogFilter
-from tollway.storage.records import AttemptRecord, Batch, ContentRecord, RequestRecord
+from tollway.storage.records import (
+    AttemptRecord,
+    Batch,
+    ContentRecord,
+    RequestRecord,
+    StoredContent,
+)
 from tollway.storage.sqlite import SQLiteStore
 
 T0 = 1_760_000_000.0  # 2025-10-09T08:53:20Z
@@ -82,7 +88,10 @@ def seed_records() -> list[RequestRecord]:
 
 async def seed(store: Store) -> list[RequestRecord]:
     records = seed_records()
-    content = ContentRecord("r01", T0, zlib.compress(b'{"model":"x"}'), zlib.compress(b"data: 1"))
+    # Stored as earlier versions did (zlib, whole): still read back.
+    raw = ContentRecord("r01", T0, b'{"model":"x"}', b"data: 1")
+    content = StoredContent("r01", T0, None, zlib.compress(raw.request_body),
+                            zlib.compress(raw.response_body), (), raw)  # fmt: skip
     await store.write_batch(Batch(requests=records, contents=[content]))
     return records
 
@@ -211,7 +220,9 @@ async def check_get_log(store: Store) -> None:
 
 async def check_retention_and_settings(store: Store) -> None:
     now = T0 + 40 * DAY
-    contents = [ContentRecord(f"c{i}", T0 + i * DAY, b"x", b"y") for i in range(40)]
+    contents = [StoredContent(f"c{i}", T0 + i * DAY, None, b"x", b"y", (),
+                              ContentRecord(f"c{i}", T0 + i * DAY, b"x", b"y"))
+                for i in range(40)]  # fmt: skip
     await store.write_batch(Batch(contents=contents))
     retention = ContentRetention(store, 30, clock=lambda: now)
     assert await retention.purge() == 10  # c0..c9 are more than 30 days old

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator, BeforeValidator
 
 from tollway.errors import NotFound
@@ -191,6 +191,15 @@ def log_routes(services: Services) -> APIRouter:
         if row is None:
             raise NotFound(f"no logged request {request_id!r} (records are written in batches)")
         return render_log(row)
+
+    @router.get("/logs/{request_id}/content/{part}", response_class=Response)
+    async def get_log_content(request_id: str, part: Literal["request", "response"]) -> Response:
+        """A stored body byte for byte, as it passed (``application/octet-stream``)."""
+        bodies = await queries.get_content(services.store, request_id)
+        if bodies is None:
+            raise NotFound(f"no stored content for request {request_id!r}")
+        return Response(bodies[0] if part == "request" else bodies[1],
+                        media_type="application/octet-stream")  # fmt: skip
 
     @router.get("/usage", response_model=None)
     async def usage(

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tollway.config import Budget, ProviderGrant, RateLimit, SessionBudget
+from tollway.config import Budget, ContentMode, ProviderGrant, RateLimit, SessionBudget
 from tollway.errors import InvalidRequest, NotFound
 from tollway.governance.entities import (
     CustomerRecord,
@@ -49,6 +49,7 @@ class KeyInput(TeamInput):
     is_active: bool | None = None
     expires_at: datetime | None = None
     log_content: bool | None = None
+    content: ContentMode | None = None
 
 
 class EntityOps:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tollway.config import Budget, ProviderGrant, RateLimit, SessionBudget
+from tollway.config import Budget, ContentMode, ProviderGrant, RateLimit, SessionBudget
 
 KEY_PREFIX = "tw-"
 EntityKind = Literal["customer", "team", "virtual_key"]
@@ -77,6 +77,7 @@ class KeyRecord(_Entity):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     log_content: bool | None = None
+    content: ContentMode | None = None  # wins over log_content
 
     @model_validator(mode="after")
     def _one_owner(self) -> KeyRecord:

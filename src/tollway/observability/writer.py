@@ -1,18 +1,21 @@
 """The batched log writer: the request path appends, a background task writes.
 
 Records wait in a bounded in-memory list and are written in one transaction every
-``flush_interval`` seconds together with the budgets' settled spend. When the list is
-full, content (request and response bodies) is dropped first and request records are
-kept up to twice the bound; past that a record is dropped and counted
-(``tollway_log_records_dropped``). Bodies waiting to be compressed are also bounded in
-bytes (``content_bytes``, 32 MiB by default): under overload the gateway keeps its
-memory and its records, and drops bodies, counted in ``tollway_log_contents_dropped``.
-A clean shutdown flushes everything.
+``flush_interval`` seconds together with the budgets' settled spend. Past twice the bound a
+record is dropped and counted (``tollway_log_records_dropped``). A clean shutdown flushes
+everything.
 
-Bodies arrive raw and are compressed here, on a worker thread (zlib releases the GIL), so
-the event loop never spends time on them. When the store fails, the batch is kept and
-retried with exponential back-off (up to 30 s); a batch that keeps failing is capped at
-twice the bound, oldest records dropped first and counted.
+Bodies (request and response) wait raw, bounded in bytes (``content_bytes``) and in count.
+Past that bound they are spilled to disk (observability/spool.py) and read back as memory
+frees up; nothing is dropped for a key whose content is ``required``. A ``best_effort``
+body is dropped only when the spool also holds ``spool_bytes``; spills and drops are
+counted (``tollway_log_contents_spilled``, ``tollway_log_contents_dropped``) and logged.
+
+Bodies are prepared for the store on the writer's own content thread, never on the event
+loop: session bodies become chunk manifests (observability/content.py), everything else
+zstd. When the store fails, the batch is kept and retried with exponential back-off (up to
+30 s); a batch that keeps failing is capped at twice the bound, oldest records dropped
+first and counted, and its bodies go to the spool.
 """
 
 from __future__ import annotations
@@ -20,23 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
+import tempfile
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+from tollway.errors import ChunksSwept
+from tollway.observability.content import Preparer, scope_of
+from tollway.observability.spool import Item, Spool
 from tollway.storage.base import Store
-from tollway.storage.records import Batch, ContentRecord, RequestRecord, SpendRecord
+from tollway.storage.records import Batch, ContentRecord, RequestRecord, SpendRecord, StoredContent
 
 log = logging.getLogger("tollway.writer")
 MAX_BACKOFF_S = 30.0
-
-
-def compress(contents: list[ContentRecord]) -> list[ContentRecord]:
-    """zlib level 1: most of the size win for a fraction of the CPU of the default."""
-    return [
-        ContentRecord(c.request_id, c.created_at, zlib.compress(c.request_body, 1),
-                      zlib.compress(c.response_body, 1))
-        for c in contents
-    ]  # fmt: skip
+WARN_EVERY_S = 10.0
 
 
 def _raw_size(content: ContentRecord) -> int:
@@ -54,44 +55,85 @@ class LogWriter:
         flush_interval: float,
         spend_source: Callable[[], list[SpendRecord]],
         content_bytes: int = 32 * 1024 * 1024,
+        spool_dir: Path | None = None,
+        spool_bytes: int = 1024 * 1024 * 1024,
     ) -> None:
         self.content_bytes = content_bytes
-        self._raw_bytes = 0  # raw bodies queued or being compressed
+        self.spool_bytes = spool_bytes
         self.store = store
         self.queue_size = queue_size
         self.flush_interval = flush_interval
         self._spend_source = spend_source
         self._requests: list[RequestRecord] = []
-        self._contents: list[ContentRecord] = []
+        self._contents: list[Item] = []
+        self._raw_bytes = 0  # raw bodies held in memory: queued, being prepared or written
         self._retry: Batch | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tollway-content")
+        self.preparer = Preparer()
+        self.spool = Spool(spool_dir or Path(tempfile.gettempdir()) / "tollway-spool")
+        self._warned = 0.0
         self.written = 0
+        self.contents_written = 0
         self.dropped_records = 0
         self.dropped_contents = 0
+        self.spilled_contents = 0
         self.flush_errors = 0
         self._backoff = 0.0
+
+    # -- the request path
 
     def submit(self, record: RequestRecord, content: ContentRecord | None) -> None:
         if len(self._requests) >= 2 * self.queue_size:
             self.dropped_records += 1
+        else:
+            self._requests.append(record)
+        if content is None:
             return
-        self._requests.append(record)
-        if content is not None:
-            size = _raw_size(content)
-            if (
-                len(self._contents) >= self.queue_size // 10
-                or len(self._requests) > self.queue_size
-                or self._raw_bytes + size > self.content_bytes
-            ):
-                self.dropped_contents += 1
-            else:
-                self._raw_bytes += size
-                self._contents.append(content)
+        item = (content, scope_of(record.vk_id, record.session_id))
+        size = _raw_size(content)
+        if (
+            len(self._contents) < self.queue_size // 10
+            and self._raw_bytes + size <= self.content_bytes
+            and not self.spool.frames  # keep the order: spilled bodies go first
+        ):
+            self._raw_bytes += size
+            self._contents.append(item)
+        else:
+            self._spill(item, size)
+
+    def _spill(self, item: Item, size: int) -> None:
+        content = item[0]
+        if not content.required and self.spool.pending_bytes + size > self.spool_bytes:
+            self.dropped_contents += 1
+            self._warn("content memory and spool full: dropped a best-effort body")
+            return
+        try:
+            self.spool.put(*item)
+        except OSError as exc:
+            self.dropped_contents += 1
+            log.error("could not spill a request body to %s: %s; body lost", self.spool.path, exc)
+            return
+        self.spilled_contents += 1
+        self._warn(f"content memory bound reached: spilling bodies to {self.spool.path}")
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY_S:
+            self._warned = now
+            log.warning("%s (spilled %d, dropped %d so far)", message, self.spilled_contents,
+                        self.dropped_contents)  # fmt: skip
 
     @property
     def pending(self) -> int:
         return len(self._requests)
+
+    @property
+    def pending_contents(self) -> int:
+        return len(self._contents) + self.spool.frames
+
+    # -- the background loop
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="tollway-log-writer")
@@ -107,6 +149,25 @@ class LogWriter:
             else:
                 self._backoff = 0.0
 
+    async def _unspool(self, held: int) -> list[Item]:
+        """Spilled bodies, oldest first, as many as the bounds leave room for."""
+        room = self.content_bytes - self._raw_bytes
+        frames = self.queue_size // 10 - held
+        if not self.spool.frames or frames <= 0:
+            return []
+        one = not held and not self._raw_bytes  # memory is free: one body, however large
+        start, end = self.spool.consumed, self.spool.written
+        items, offset = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self.spool.take, start, end, room, frames, one
+        )
+        self.spool.consumed_to(offset, len(items))
+        self._raw_bytes += sum(_raw_size(c) for c, _s in items)
+        return items
+
+    async def _prepare(self, items: list[Item]) -> list[StoredContent]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.preparer.prepare_all, items)
+
     async def flush(self) -> int:
         async with self._lock:
             batch = self._retry or Batch()
@@ -114,33 +175,58 @@ class LogWriter:
             batch.requests.extend(self._requests)
             fresh = self._contents
             self._requests, self._contents = [], []
-            if fresh:
-                try:
-                    batch.contents.extend(await asyncio.to_thread(compress, fresh))
-                finally:
-                    self._raw_bytes -= sum(_raw_size(c) for c in fresh)
-            self._cap(batch)
-            batch.spend.extend(self._spend_source())
-            if not len(batch):
-                return 0
             try:
-                await self.store.write_batch(batch)
+                fresh = await self._unspool(len(batch.contents) + len(fresh)) + fresh
+                if fresh:
+                    batch.contents.extend(await self._prepare(fresh))
+                    fresh = []
+                if self._cap(batch):
+                    await self._reprepare(batch)
+                batch.chunk_gen = self.preparer.generation
+                batch.spend.extend(self._spend_source())
+                if not len(batch):
+                    return 0
+                await self._write(batch)
             except BaseException:  # cancelled too: the batch is kept for the next flush
                 self.flush_errors += 1
                 self._retry = batch
+                self._contents[:0] = fresh  # bodies not prepared yet wait for the next one
                 raise
+            self._raw_bytes -= sum(_raw_size(c.raw) for c in batch.contents)
             self.written += len(batch.requests)
+            self.contents_written += len(batch.contents)
             return len(batch.requests)
 
-    def _cap(self, batch: Batch) -> None:
+    async def _write(self, batch: Batch) -> None:
+        try:
+            await self.store.write_batch(batch)
+        except ChunksSwept as swept:  # a sweep ran: send every chunk again, once
+            log.info("chunks were swept (generation %d); sending them again", swept.generation)
+            self.preparer.reset(swept.generation)
+            await self._reprepare(batch)
+            await self.store.write_batch(batch)
+
+    async def _reprepare(self, batch: Batch) -> None:
+        """Prepare the batch's bodies again with nothing assumed stored."""
+        self.preparer.reset(self.preparer.generation)
+        raw = [(c.raw, c.scope) for c in batch.contents]
+        batch.contents = await self._prepare(raw)
+        batch.chunk_gen = self.preparer.generation
+
+    def _cap(self, batch: Batch) -> bool:
+        """Bound a batch that keeps failing; True when bodies left it (to the spool)."""
         excess = len(batch.requests) - 2 * self.queue_size
         if excess > 0:
             del batch.requests[:excess]
             self.dropped_records += excess
         excess = len(batch.contents) - self.queue_size // 10
-        if excess > 0:
-            del batch.contents[:excess]
-            self.dropped_contents += excess
+        if excess <= 0:
+            return False
+        for stored in batch.contents[-excess:]:
+            self._raw_bytes -= _raw_size(stored.raw)
+            self._spill((stored.raw, stored.scope), _raw_size(stored.raw))
+        del batch.contents[-excess:]
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -150,3 +236,7 @@ class LogWriter:
                 await self._task
             self._task = None
         await self.flush()
+        while self.spool.frames:
+            await self.flush()
+        self.spool.close()
+        self._pool.shutdown(wait=True)

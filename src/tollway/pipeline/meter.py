@@ -27,6 +27,7 @@ from tollway.accounting.usage import (
     openai_chat_usage,
     responses_usage,
 )
+from tollway.config import ContentMode
 from tollway.observability.metrics import Metrics
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
@@ -147,19 +148,26 @@ class Meter:
         prices: PriceBook,
         admission: Admission,
         writer: LogWriter,
-        log_content: bool,
+        log_content: bool | ContentMode,
         metrics: Metrics,
     ) -> None:
         self.metrics = metrics
         self.prices = prices
         self.admission = admission
         self.writer = writer
-        self.log_content = log_content
+        self.content_mode = _mode(log_content)
+
+    def content_mode_of(self, call: Call) -> ContentMode:
+        """The key's ``content``, else its ``log_content``, else ``logging.content``."""
+        key = call.key
+        if key is not None and key.content is not None:
+            return key.content
+        if key is not None and key.log_content is not None:
+            return _mode(key.log_content)
+        return self.content_mode
 
     def _keep_content(self, call: Call) -> bool:
-        if call.key is not None and call.key.log_content is not None:
-            return call.key.log_content
-        return self.log_content
+        return self.content_mode_of(call) != "off"
 
     def upstream_body(self, call: Call, target: Target) -> bytes:
         body = call.body
@@ -205,8 +213,9 @@ class Meter:
     def _content(self, call: Call) -> ContentRecord | None:
         if call.outcome is None or not self._keep_content(call) or not call.body:
             return None
-        # Raw here; the writer compresses on a worker thread.
-        return ContentRecord(call.id, call.started, call.body, call.outcome.content())
+        # Raw here; the writer prepares it on its own thread.
+        required = self.content_mode_of(call) == "required"
+        return ContentRecord(call.id, call.started, call.body, call.outcome.content(), required)
 
     def _record(
         self, call: Call, usage: Usage, cost: CostBreakdown, disconnected: bool
@@ -261,6 +270,12 @@ class Meter:
             and call.outcome.status == 200,
             attempts=attempts,
         )  # fmt: skip
+
+
+def _mode(setting: bool | ContentMode) -> ContentMode:
+    if setting is True:
+        return "best_effort"
+    return "off" if setting is False else setting
 
 
 def _header(call: Call, name: bytes) -> str | None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import asyncpg
 
-from tollway.storage.schema import added_columns, ddl
-from tollway.storage.sql import SQLStore, Statement
+from tollway.errors import ChunksSwept
+from tollway.storage.schema import added_columns, content_migrations, ddl
+from tollway.storage.sql import Guard, SQLStore, Statement
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -48,6 +49,12 @@ class PostgresStore(SQLStore):
                 )
                 for statement in added_columns({r["column_name"] for r in rows}, "postgres"):
                     await conn.execute(statement)
+                rows = await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'contents'"
+                )
+                for statement in content_migrations({r["column_name"] for r in rows}):
+                    await conn.execute(statement)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(7243)")
 
@@ -61,7 +68,12 @@ class PostgresStore(SQLStore):
             rows = await conn.fetch(self._pg(sql), *params)
         return [dict(r) for r in rows]
 
-    async def _run(self, statements: list[Statement]) -> None:
+    async def _run(self, statements: list[Statement], guard: Guard | None = None) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
+            if guard is not None:
+                # FOR SHARE: a sweep's update of this row waits for this write to commit.
+                value = await conn.fetchval(guard[0] + " FOR SHARE")
+                if value is None or str(value) != guard[1]:
+                    raise ChunksSwept(int(value or 0))
             for sql, rows in statements:
                 await conn.executemany(self._pg(sql), rows)

@@ -22,6 +22,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import zstandard
+
+from tollway.errors import ContentUnreadable
+from tollway.observability import chunks
 from tollway.storage.base import Store
 from tollway.storage.schema import COST_KINDS, PICO, TOKEN_KINDS, from_pico
 
@@ -193,16 +197,61 @@ async def get_log(store: Store, request_id: str) -> dict[str, Any] | None:
         return None
     await _attach_attempts(store, rows)
     row = rows[0]
-    bodies = await store.query(
-        "SELECT request_body, response_body FROM contents WHERE request_id = ?", (request_id,)
-    )
     row["content"] = None
-    if bodies:
-        row["content"] = {
-            "request": _body(bodies[0]["request_body"]),
-            "response": _body(bodies[0]["response_body"]),
-        }
+    try:
+        bodies = await get_content(store, request_id)
+    except ContentUnreadable as exc:
+        row["content"] = {"error": f"content not readable: {exc.message}"}
+        return row
+    if bodies is not None:
+        row["content"] = {"request": _body(bodies[0]), "response": _body(bodies[1])}
     return row
+
+
+async def get_content(store: Store, request_id: str) -> tuple[bytes, bytes] | None:
+    """The request and response bodies exactly as they passed, or None if not kept.
+
+    ContentUnreadable if a stored body cannot be rebuilt (a chunk missing or corrupt).
+    """
+    rows = await store.query(
+        "SELECT request_body, response_body, scope FROM contents WHERE request_id = ?",
+        (request_id,),
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    request = bytes(row["request_body"])
+    if request.startswith(chunks.MAGIC):
+        request = await _join(store, row["scope"], request)
+    else:
+        request = _unpack(request)
+    return request, _unpack(bytes(row["response_body"]))
+
+
+async def _join(store: Store, scope: str | None, manifest: bytes) -> bytes:
+    wanted = sorted(set(chunks.manifest_digests(manifest)))
+    found: dict[bytes, bytes] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        marks = ", ".join("?" for _ in part)
+        for r in await store.query(
+            f"SELECT digest, data FROM content_chunks WHERE scope = ? AND digest IN ({marks})",
+            [scope, *part],
+        ):
+            found[bytes(r["digest"])] = bytes(r["data"])
+    return chunks.join(manifest, found)
+
+
+def _unpack(blob: bytes) -> bytes:
+    """A whole stored body: zstd (this version), zlib (before), or empty."""
+    if not blob:
+        return b""
+    try:
+        if blob.startswith(chunks.ZSTD_MAGIC):
+            return zstandard.ZstdDecompressor().decompress(blob, max_output_size=1 << 31)
+        return zlib.decompress(blob)
+    except (zstandard.ZstdError, zlib.error) as exc:
+        raise ContentUnreadable(f"stored body is not zstd or zlib data ({exc})") from None
 
 
 async def _attach_attempts(store: Store, rows: list[dict[str, Any]]) -> None:
@@ -221,14 +270,11 @@ async def _attach_attempts(store: Store, rows: list[dict[str, Any]]) -> None:
         r["attempts"] = by_id[r["id"]]
 
 
-def _body(blob: bytes | None) -> Any:
-    """A stored body: parsed JSON when it is JSON, else its text (SSE streams are text)."""
-    if not blob:
+def _body(raw: bytes) -> Any:
+    """A body: parsed JSON when it is JSON, else its text (SSE streams are text)."""
+    if not raw:
         return None
-    try:
-        text = zlib.decompress(bytes(blob)).decode("utf-8", "replace")
-    except zlib.error:
-        return "<content not readable: not zlib data>"
+    text = raw.decode("utf-8", "replace")
     try:
         return json.loads(text)
     except ValueError:

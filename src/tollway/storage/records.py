@@ -68,12 +68,28 @@ class RequestRecord:
 
 @dataclass(frozen=True, slots=True)
 class ContentRecord:
-    """Bodies: raw when submitted, zlib-compressed by the writer before they are stored."""
+    """Bodies as they passed, raw; ``required``: never dropped (spilled to disk instead)."""
 
     request_id: str
     created_at: float
     request_body: bytes
     response_body: bytes
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContent:
+    """Bodies as stored: the request as a chunk manifest (``scope`` set) or zstd, the
+    response zstd; ``chunks`` are the scope's new chunks (digest, zstd data); ``raw`` is
+    kept until the write commits, to prepare it again if chunks were swept meanwhile."""
+
+    request_id: str
+    created_at: float
+    scope: str | None
+    request_body: bytes
+    response_body: bytes
+    chunks: tuple[tuple[bytes, bytes], ...]
+    raw: ContentRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +117,9 @@ class Batch:
     """What the background writer flushes in one transaction."""
 
     requests: list[RequestRecord] = field(default_factory=list)
-    contents: list[ContentRecord] = field(default_factory=list)
+    contents: list[StoredContent] = field(default_factory=list)
     spend: list[SpendRecord] = field(default_factory=list)
+    chunk_gen: int = 0  # the sweep generation the contents' chunk references assume
 
     def __len__(self) -> int:
         return len(self.requests) + len(self.contents) + len(self.spend)

@@ -102,8 +102,12 @@ CREATE TABLE IF NOT EXISTS attempts (
   PRIMARY KEY (request_id, idx));
 CREATE TABLE IF NOT EXISTS contents (
   request_id TEXT PRIMARY KEY, created_at {REAL} NOT NULL,
-  request_body {BLOB} NOT NULL, response_body {BLOB} NOT NULL);
+  request_body {BLOB} NOT NULL, response_body {BLOB} NOT NULL, scope TEXT);
 CREATE INDEX IF NOT EXISTS contents_created ON contents (created_at);
+CREATE TABLE IF NOT EXISTS content_chunks (
+  scope TEXT NOT NULL, digest {BLOB} NOT NULL, gen {BIGINT} NOT NULL,
+  created_at {REAL} NOT NULL, data {BLOB} NOT NULL, PRIMARY KEY (scope, digest));
+INSERT INTO meta (key, value) VALUES ('content_sweep', '0') ON CONFLICT (key) DO NOTHING;
 """
 
 
@@ -143,6 +147,13 @@ def added_columns(existing: set[str], dialect: str) -> list[str]:
         if column not in existing
     ]
     return counters + texts
+
+
+def content_migrations(existing: set[str]) -> list[str]:
+    """Statements that bring an older ``contents`` table (columns ``existing``) up to date:
+    bodies stored by reference carry their session scope (see observability/chunks.py)."""
+    add = [] if "scope" in existing else ["ALTER TABLE contents ADD COLUMN scope TEXT"]
+    return [*add, "CREATE INDEX IF NOT EXISTS contents_scope ON contents (scope)"]
 
 
 def to_pico(amount: Decimal) -> int:

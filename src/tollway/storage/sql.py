@@ -13,6 +13,7 @@ from tollway.storage.records import Batch, BudgetEvent, RequestRecord, SpendReco
 from tollway.storage.schema import COST_KINDS, REQUEST_COLUMNS, TOKEN_KINDS, to_pico
 
 Statement = tuple[str, list[tuple[Any, ...]]]
+Guard = tuple[str, str]  # a query run first in the transaction, and the value it must give
 
 _INSERT_REQUEST = (
     f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
@@ -23,9 +24,16 @@ _INSERT_ATTEMPT = (
     "latency_ms, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _INSERT_CONTENT = (
-    "INSERT INTO contents (request_id, created_at, request_body, response_body) "
-    "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
+    "INSERT INTO contents (request_id, created_at, request_body, response_body, scope) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
 )
+# A chunk sent again after a sweep carries the new generation, which that sweep spares.
+_UPSERT_CHUNK = (
+    "INSERT INTO content_chunks (scope, digest, gen, created_at, data) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (scope, digest) DO UPDATE SET gen = excluded.gen "
+    "WHERE content_chunks.gen < excluded.gen"
+)
+SWEEP_GEN = "SELECT value FROM meta WHERE key = 'content_sweep'"
 _UPSERT_SPEND = (
     "INSERT INTO budget_spend (budget_id, scope, window_start, spent, updated_at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (budget_id, window_start) "
@@ -55,8 +63,9 @@ class SQLStore(ABC):
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    async def _run(self, statements: list[Statement]) -> None:
-        """Run every statement with each of its rows, in one transaction."""
+    async def _run(self, statements: list[Statement], guard: Guard | None = None) -> None:
+        """Run every statement with each of its rows, in one transaction; with ``guard``,
+        first check its query's value (else ChunksSwept, nothing written)."""
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return await self._fetch(sql, params)
@@ -133,15 +142,21 @@ class SQLStore(ABC):
             ]  # fmt: skip
             if attempts:
                 statements.append((_INSERT_ATTEMPT, attempts))
+        guard: Guard | None = None
         if batch.contents:
-            contents = [(c.request_id, c.created_at, c.request_body, c.response_body)
+            chunks = [(c.scope, d, batch.chunk_gen, c.created_at, data)
+                      for c in batch.contents for d, data in c.chunks]  # fmt: skip
+            if chunks:
+                statements.append((_UPSERT_CHUNK, chunks))
+            contents = [(c.request_id, c.created_at, c.request_body, c.response_body, c.scope)
                         for c in batch.contents]  # fmt: skip
             statements.append((_INSERT_CONTENT, contents))
+            guard = (SWEEP_GEN, str(batch.chunk_gen))
         if batch.spend:
             rows = [(s.budget_id, s.scope, s.window_start, str(s.spent), now) for s in batch.spend]
             statements.append((_UPSERT_SPEND, rows))
         if statements:
-            await self._run(statements)
+            await self._run(statements, guard)
 
     async def add_budget_event(self, event: BudgetEvent) -> None:
         sql = (
@@ -171,3 +186,22 @@ class SQLStore(ABC):
         )
         await self._run([("DELETE FROM contents WHERE created_at < ?", [(before,)])])
         return int(rows[0]["n"])
+
+    async def sweep_generation(self) -> int:
+        rows = await self._fetch(SWEEP_GEN)
+        return int(rows[0]["value"]) if rows else 0
+
+    async def begin_sweep(self) -> int:
+        """Start a chunk sweep: the new generation. Writes that assumed chunks under the old
+        one fail their guard from now on and send those chunks again."""
+        bump = "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ?"
+        await self._run([(bump, [("content_sweep",)])])
+        return await self.sweep_generation()
+
+    async def delete_chunks(self, scope: str, digests: Sequence[bytes], below_gen: int) -> int:
+        """Delete these chunks of ``scope`` unless sent again since generation ``below_gen``."""
+        count = "SELECT COUNT(*) AS n FROM content_chunks WHERE scope = ?"
+        before = int((await self._fetch(count, (scope,)))[0]["n"])
+        sql = "DELETE FROM content_chunks WHERE scope = ? AND digest = ? AND gen < ?"
+        await self._run([(sql, [(scope, d, below_gen) for d in digests])])
+        return before - int((await self._fetch(count, (scope,)))[0]["n"])

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tollway.storage.schema import added_columns, ddl
-from tollway.storage.sql import SQLStore, Statement
+from tollway.errors import ChunksSwept
+from tollway.storage.schema import added_columns, content_migrations, ddl
+from tollway.storage.sql import Guard, SQLStore, Statement
 
 T = TypeVar("T")
 
@@ -47,6 +48,9 @@ class SQLiteStore(SQLStore):
             existing = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
             for statement in added_columns(existing, "sqlite"):
                 conn.execute(statement)
+            existing = {row[1] for row in conn.execute("PRAGMA table_info(contents)")}
+            for statement in content_migrations(existing):
+                conn.execute(statement)
 
         await self._call(create)
 
@@ -65,10 +69,14 @@ class SQLiteStore(SQLStore):
 
         return await self._call(run)
 
-    async def _run(self, statements: list[Statement]) -> None:
+    async def _run(self, statements: list[Statement], guard: Guard | None = None) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if guard is not None:
+                    row = conn.execute(guard[0]).fetchone()
+                    if row is None or str(row[0]) != guard[1]:
+                        raise ChunksSwept(int(row[0]) if row else 0)
                 for sql, rows in statements:
                     conn.executemany(sql, rows)
             except BaseException:

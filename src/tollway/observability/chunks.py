@@ -1,0 +1,151 @@
+"""Request bodies as content-addressed chunks, so a session's conversation is stored once.
+
+An agent resends the whole conversation with every request: the same tools, system
+prompt and earlier messages, with a few messages appended (or, after a compaction, fewer).
+``split`` cuts a body into pieces at JSON element boundaries (see ``cuts``, once a piece
+has at least ``min_size`` bytes), so the pieces of a message or a tool are the same bytes
+in every request that carries it. Each piece is named by its SHA-256 (truncated to 16
+bytes; SHA-256 is the fastest hash here, with the CPU's SHA instructions) and stored once
+per session scope; a body is stored as a manifest listing its pieces in order.
+
+The cut points only decide how much is shared; whatever they are, the pieces joined are
+the body, byte for byte (``join(split(b)) == b`` for every ``b``).
+
+Manifest layout (``MAGIC`` first): a varint count, then per piece a varint
+``length << 1 | inline`` followed by the piece itself (inline, for short tails) or its
+16-byte digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import zstandard
+
+from tollway.errors import ContentUnreadable
+
+MAGIC = b"TWC1"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# (pattern, where in it to cut)
+CUT_POINTS = ((b"},{", 3), (b"}]", 0), (b',"cache_control":', 0))
+DIGEST = 16
+MIN_SIZE = 2048
+INLINE_MAX = 64
+LEVEL = 3  # zstd level: see docs/benchmarks.md "Content storage"
+
+
+def digest(piece: bytes | memoryview) -> bytes:
+    return hashlib.sha256(piece).digest()[:DIGEST]
+
+
+def cuts(body: bytes, min_size: int = MIN_SIZE) -> list[int]:
+    """End offsets of the pieces (the last is ``len(body)``).
+
+    A piece ends at the first cut point at least ``min_size`` bytes after its start. Cut
+    points are after ``},{`` (between array elements), before ``}]`` (the end of a content
+    array) and before ``,"cache_control":``: Claude Code moves its cache marker to the
+    newest message each turn, and these two keep the message before it the same bytes.
+    Each pattern's next match is remembered, so a body is scanned once per pattern.
+    """
+    n, out, start = len(body), [], 0
+    nxt = [body.find(p) for p, _ in CUT_POINTS]
+    while True:
+        low, best = start + min_size, -1
+        for i, (pattern, offset) in enumerate(CUT_POINTS):
+            at = nxt[i]
+            if 0 <= at and at + offset < low:
+                at = nxt[i] = body.find(pattern, low - offset)
+            if at >= 0 and (best < 0 or at + offset < best):
+                best = at + offset
+        if best < 0:
+            break
+        out.append(best)
+        start = best
+    if not out or out[-1] != n:
+        out.append(n)
+    return out
+
+
+def split(body: bytes, min_size: int = MIN_SIZE) -> list[bytes]:
+    start, pieces = 0, []
+    for end in cuts(body, min_size):
+        pieces.append(body[start:end])
+        start = end
+    return pieces
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        if at >= len(data):
+            raise ContentUnreadable("stored body manifest is truncated")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+
+
+def encode_manifest(entries: list[tuple[int, bytes]], inline: list[bool]) -> bytes:
+    """``entries`` are ``(length, digest or the piece itself)``, ``inline`` says which."""
+    parts = [MAGIC, _varint(len(entries))]
+    for (length, data), is_inline in zip(entries, inline, strict=True):
+        parts.append(_varint(length << 1 | is_inline))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def decode_manifest(data: bytes) -> list[tuple[int, bool, bytes]]:
+    """``[(length, inline, digest or piece)]``; ContentUnreadable when malformed."""
+    if not data.startswith(MAGIC):
+        raise ContentUnreadable("not a body manifest")
+    count, at = _read_varint(data, len(MAGIC))
+    out = []
+    for _ in range(count):
+        head, at = _read_varint(data, at)
+        length, is_inline = head >> 1, bool(head & 1)
+        size = length if is_inline else DIGEST
+        if at + size > len(data):
+            raise ContentUnreadable("stored body manifest is truncated")
+        out.append((length, is_inline, data[at : at + size]))
+        at += size
+    if at != len(data):
+        raise ContentUnreadable("stored body manifest has trailing bytes")
+    return out
+
+
+def manifest_digests(data: bytes) -> Iterator[bytes]:
+    for _length, is_inline, ref in decode_manifest(data):
+        if not is_inline:
+            yield ref
+
+
+def join(manifest: bytes, chunks: dict[bytes, bytes]) -> bytes:
+    """The body a manifest names, from ``chunks`` (digest -> zstd data), verified."""
+    dctx = zstandard.ZstdDecompressor()
+    out = []
+    for length, is_inline, ref in decode_manifest(manifest):
+        if is_inline:
+            out.append(ref)
+            continue
+        stored = chunks.get(ref)
+        if stored is None:
+            raise ContentUnreadable(f"stored body is missing chunk {ref.hex()}")
+        piece = dctx.decompress(stored, max_output_size=length)
+        if len(piece) != length or digest(piece) != ref:
+            raise ContentUnreadable(f"stored chunk {ref.hex()} does not match its digest")
+        out.append(piece)
+    return b"".join(out)
