@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httptools
 import uvloop
+import zstandard
 
 from bench.payloads import shapes
 from bench.stats import summary
@@ -58,7 +61,7 @@ class Conn(asyncio.Protocol):
         assert self.transport is not None
         self.current = result
         result.sent = time.perf_counter()
-        self.transport.write(self.gen.request)
+        self.transport.write(self.gen.next_request())
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -95,9 +98,13 @@ class Conn(asyncio.Protocol):
 
 
 class Generator:
-    def __init__(self, port: int, request: bytes, max_conns: int) -> None:
+    def __init__(
+        self, port: int, request: bytes, max_conns: int, turns: list[bytes] | None = None
+    ) -> None:
         self.port = port
         self.request = request
+        self.turns = turns  # with --session-file: one request per turn, cycled
+        self.sent = 0
         self.max_conns = max_conns
         self.idle: list[Conn] = []
         self.opening = 0
@@ -120,6 +127,10 @@ class Generator:
         self.opening -= 1
         self.open += 1
         self._ready(conn)
+
+    def next_request(self) -> bytes:
+        self.sent += 1
+        return self.request if self.turns is None else self.turns[(self.sent - 1) % len(self.turns)]
 
     def _ready(self, conn: Conn) -> None:
         if self.waiting:
@@ -202,10 +213,37 @@ async def closed_loop(gen: Generator, concurrency: int, duration: float) -> floa
     return duration
 
 
+def session_turns(
+    path: Path,
+    shape_headers: list[tuple[str, str]],
+    raw_path: str,
+    port: int,
+    sessions: int,
+    total: int,
+) -> list[bytes]:
+    """Requests for ``sessions`` Claude Code sessions in parallel, each replaying the recorded
+    session's bodies turn by turn (a fresh session id once one has run out), interleaved."""
+    raw = zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 31)
+    bodies = [base64.b64decode(json.loads(line)["body_b64"]) for line in raw.splitlines()]
+    headers = [(k, v) for k, v in shape_headers if k != "x-claude-code-session-id"]
+    out = []
+    for i in range(total):
+        s, turn = i % sessions, i // sessions
+        sid = f"bench-{s}-{turn // len(bodies)}"
+        out.append(build_request(raw_path, port, [*headers, ("x-claude-code-session-id", sid)],
+                                 bodies[turn % len(bodies)]))  # fmt: skip
+    return out
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     shape = shapes()[args.shape]
     request = build_request(shape.path, args.port, shape.with_key(args.key), shape.body)
-    gen = Generator(args.port, request, args.max_conns if args.rate else args.concurrency)
+    turns = None
+    if args.session_file:
+        total = int(args.rate * args.duration) if args.rate else 100_000
+        turns = session_turns(args.session_file, shape.with_key(args.key), shape.path, args.port,
+                              args.sessions, min(total, 100_000))  # fmt: skip
+    gen = Generator(args.port, request, args.max_conns if args.rate else args.concurrency, turns)
     for _ in range(min(args.preconnect, args.max_conns)):
         await gen.connect()
     cpu0, t0 = os.times(), time.perf_counter()
@@ -256,6 +294,8 @@ def main() -> None:
     p.add_argument("--drain", type=float, default=15.0, help="max wait for stragglers (s)")
     p.add_argument("--max-conns", type=int, default=1024)
     p.add_argument("--preconnect", type=int, default=32)
+    p.add_argument("--session-file", type=Path, help="replay a recorded session's bodies")
+    p.add_argument("--sessions", type=int, default=20, help="sessions in parallel")
     args = p.parse_args()
     result = uvloop.run(run(args))
     json.dump(result, sys.stdout)

@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 WIRE = REPO.parent / "shared" / "wire" / "claude_p_apikey.jsonl"
 if not WIRE.exists():  # a clone with shared/ beside the repository, as in CI
     WIRE = REPO / ".." / "shared" / "wire" / "claude_p_apikey.jsonl"
+if not WIRE.exists():  # the same capture, copied into the repository's test fixtures
+    WIRE = REPO / "tests" / "fixtures" / "wire" / "claude_p_apikey.jsonl"
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-haiku-4-5"

@@ -6,6 +6,7 @@ exact decimal strings of USD; times are ISO 8601 in UTC.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator, BeforeValidator
 
-from tollway.errors import NotFound
+from tollway.errors import ContentUnreadable, NotFound
 from tollway.storage import queries
 from tollway.storage.queries import GroupBy, LogFilter
 from tollway.storage.schema import COST_KINDS, REQUEST_COLUMNS, TOKEN_KINDS
@@ -161,6 +162,26 @@ async def _aiter(docs: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]
         yield doc
 
 
+async def _with_content(
+    services: Services, docs: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    async for doc in docs:
+        try:
+            bodies = await queries.get_content(services.store, doc["id"])
+        except ContentUnreadable as exc:
+            doc["content"] = {"error": f"content not readable: {exc.message}"}
+        else:
+            doc["content"] = (
+                None
+                if bodies is None
+                else {
+                    "request_b64": base64.b64encode(bodies[0]).decode(),
+                    "response_b64": base64.b64encode(bodies[1]).decode(),
+                }
+            )
+        yield doc
+
+
 def log_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["logs"])
 
@@ -172,11 +193,16 @@ def log_routes(services: Services) -> APIRouter:
             int | None, Query(ge=1, le=1000, description="page size (default 50); exports: all")
         ] = None,
         format: Format = "json",
+        content: Annotated[
+            bool, Query(description="jsonl export: each record's bodies, base64, byte for byte")
+        ] = False,
     ) -> dict[str, Any] | StreamingResponse:
         """Records newest first; follow ``next_cursor`` (null on the last page)."""
         if format != "json":
             rows = queries.iter_logs(services.store, where, cursor=cursor, limit=limit)
-            docs = (render_log(r) async for r in rows)
+            docs: AsyncIterator[dict[str, Any]] = (render_log(r) async for r in rows)
+            if content and format == "jsonl":
+                docs = _with_content(services, docs)
             return export(docs, format, LOG_CSV_COLUMNS, "tollway-logs")
         page = await queries.list_logs(services.store, where, limit=limit or 50, cursor=cursor)
         return {

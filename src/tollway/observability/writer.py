@@ -93,19 +93,24 @@ class LogWriter:
             return
         item = (content, scope_of(record.vk_id, record.session_id))
         size = _raw_size(content)
-        if (
+        fits = (
             len(self._contents) < self.queue_size // 10
             and self._raw_bytes + size <= self.content_bytes
-            and not self.spool.frames  # keep the order: spilled bodies go first
-        ):
+        )
+        # While bodies wait on disk, new ones follow them there (oldest stored first),
+        # unless the spool has no room for this one and memory has.
+        if fits and (not self.spool.frames or not self._may_spill(content, size)):
             self._raw_bytes += size
             self._contents.append(item)
         else:
             self._spill(item, size)
 
+    def _may_spill(self, content: ContentRecord, size: int) -> bool:
+        return content.required or self.spool.pending_bytes + size <= self.spool_bytes
+
     def _spill(self, item: Item, size: int) -> None:
         content = item[0]
-        if not content.required and self.spool.pending_bytes + size > self.spool_bytes:
+        if not self._may_spill(content, size):
             self.dropped_contents += 1
             self._warn("content memory and spool full: dropped a best-effort body")
             return
