@@ -36,13 +36,19 @@ from tollway.pipeline.asgi import (
     read_body,
     respond,
 )
-from tollway.pipeline.identity import SESSION_HEADERS, find_key
+from tollway.pipeline.identity import SESSION_HEADERS, detect_client, find_key
 from tollway.pipeline.meter import Meter, Outcome
 from tollway.pipeline.registry import Registry
 from tollway.pipeline.relay import relay
 from tollway.pipeline.route import Router, Target
 from tollway.pipeline.slots import SlotGate, SlotHold
-from tollway.providers.base import KeyChoice, UpstreamRequest, UpstreamResponse, key_order
+from tollway.providers.base import (
+    OPENAI_RESPONSES,
+    KeyChoice,
+    UpstreamRequest,
+    UpstreamResponse,
+    key_order,
+)
 from tollway.surfaces.base import Route, read_fields
 
 # Request headers that are about the hop or the credential, never forwarded upstream.
@@ -116,9 +122,8 @@ class Gateway:
     def _next_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):012x}"
 
-    def authenticate(
-        self, headers: Mapping[bytes, bytes], raw: list[tuple[bytes, bytes]]
-    ) -> KeyRecord:
+    def lookup(self, raw: list[tuple[bytes, bytes]]) -> KeyRecord:
+        """The key the headers name, usable or not; 401 when none is sent or known."""
         secret = find_key(raw)
         if secret is None:
             raise AuthenticationFailed(_NO_KEY)
@@ -128,10 +133,12 @@ class Gateway:
                 "the virtual key is not known to this gateway: check ANTHROPIC_API_KEY "
                 "(or your client's API key setting) against `tollway keys list`"
             )
-        why = key.usable(now_utc())
-        if why is not None:
-            raise AuthenticationFailed(f"{why}; ask your gateway admin for a new key")
         return key
+
+    def authenticate(
+        self, headers: Mapping[bytes, bytes], raw: list[tuple[bytes, bytes]]
+    ) -> KeyRecord:
+        return _usable(self.lookup(raw))
 
     async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -151,7 +158,8 @@ class Gateway:
             # The key and its concurrency slot come from the headers: a caller without a
             # valid key, or past its limit, never makes the gateway buffer a body.
             try:
-                call.key = self.authenticate(call.headers, raw_headers)
+                call.key = self.lookup(raw_headers)  # a revoked key is still named in the log
+                _usable(call.key)
             except AuthenticationFailed:
                 call.model = await peek_model(receive)
                 raise
@@ -175,7 +183,7 @@ class Gateway:
             call.outcome = await self._dispatch(call, scope, send)
         except GatewayError as err:
             call.error = err
-            await _send_error(route, send, err)
+            await _send_error(route, send, err, call.headers)
         except ClientDisconnected:
             disconnected = True
         except asyncio.CancelledError:
@@ -203,7 +211,7 @@ class Gateway:
             call.key = self.registry.snapshot.keys_by_hash.get(hash_key(secret))
         call.error = err
         try:
-            await _send_error(route, send, err)
+            await _send_error(route, send, err, call.headers)
         finally:
             self.meter.settle(call, False)
 
@@ -284,6 +292,15 @@ class Gateway:
                               status, started, latency, err))  # fmt: skip
 
 
+def _usable(key: KeyRecord) -> KeyRecord:
+    why = key.usable(now_utc())
+    if why is not None:
+        raise AuthenticationFailed(
+            f"{why} (virtual key {key.name!r}); ask your gateway admin for a new key"
+        )
+    return key
+
+
 def _canceller(task: asyncio.Task[None]) -> Callable[[asyncio.Task[None]], None]:
     def cancel(_watcher: asyncio.Task[None]) -> None:
         task.cancel()
@@ -298,10 +315,27 @@ async def _wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def _send_error(route: Route, send: Send, err: GatewayError) -> None:
-    headers = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+async def _send_error(
+    route: Route, send: Send, err: GatewayError, headers: Mapping[bytes, bytes]
+) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+    status = _wire_status(route, err, headers)
+    if status != err.status:
+        raw.append((b"x-tollway-status", str(err.status).encode()))
     with contextlib.suppress(OSError, RuntimeError):
-        await respond(send, err.status, route.surface.error_body(err), headers=headers)
+        await respond(send, status, route.surface.error_body(err), headers=raw)
+
+
+def _wire_status(route: Route, err: GatewayError, headers: Mapping[bytes, bytes]) -> int:
+    """The status to send. Codex CLI retries every status but 400 and quota 429s five
+    times and ignores ``x-should-retry``; a final answer (401, 402, 403) goes to it as 400,
+    which it shows with the message at once. The log keeps the real status."""
+    final = err.headers.get("x-should-retry") == "false" and err.status in (401, 402, 403)
+    if final and route.surface.dialect == OPENAI_RESPONSES:
+        ua = headers.get(b"user-agent", b"").decode("latin-1")
+        if detect_client(ua, dict(headers)) == "codex":
+            return 400
+    return err.status
 
 
 def _forward_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
