@@ -109,8 +109,9 @@ class Outcome:
         if self._stream is not None:
             for event in events:
                 self._stream.observe(event)
-        if self._is_terminal is not None and not self.terminal:
-            self.terminal = any(self._is_terminal(e) for e in events)
+        if events and self._is_terminal is not None and not self.terminal:
+            # The final event is the last one a stream sends: one check per chunk.
+            self.terminal = self._is_terminal(events[-1])
         if not self._drop_usage:
             if self._keep:
                 self._parts.append(chunk)
