@@ -96,6 +96,16 @@ def compute_cost(usage: Usage, price: ModelPrice | None) -> CostBreakdown:
     )
 
 
+def charged_reservation(amount: Decimal | None, price_version: str | None) -> CostBreakdown:
+    """What a 200 whose usage could not be read is billed: its whole reservation (its worst
+    case), as the total alone, marked ``unknown``; nothing without a reservation."""
+    held = _ZERO if amount is None else amount
+    return CostBreakdown(
+        _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, total=held, unknown=True,
+        price_version=price_version,
+    )  # fmt: skip
+
+
 def _tool_fees(usage: Usage, price: ModelPrice) -> Decimal:
     fees = price.tool_fees
     total = _ZERO

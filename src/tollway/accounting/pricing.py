@@ -269,8 +269,8 @@ class PriceBook:
             for gid in sorted(bound or {"anthropic", "openai", "google"}):
                 for model_id in self.genai.models(gid):
                     found = self.genai.find(model_id, gid, at)
-                    if found is not None and model_id not in keys:
-                        out[model_id] = self._from_base(found)
+                    if found is not None and model_id not in keys and model_id not in out:
+                        out[model_id] = self._from_base(found)  # the first provider wins
         for key in keys:
             if "*" in key:
                 out[key] = self._entries[key]

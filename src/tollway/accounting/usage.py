@@ -188,6 +188,11 @@ class AnthropicStreamUsage:
             self._merge(decoded.usage)
             self._final = True
 
+    @property
+    def seen(self) -> bool:
+        """The final usage (message_delta) was seen."""
+        return self._final
+
     def _merge(self, new: _AnthropicUsage) -> None:
         old = self._usage
         self._usage = _AnthropicUsage(
@@ -398,6 +403,10 @@ class OpenAIChatStreamUsage:
                 if call.function is not None:
                     self._chars += len(call.function.arguments or "")
 
+    @property
+    def seen(self) -> bool:
+        return self._usage is not None
+
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and the usage chunk was seen."""
         exact = complete and self._usage is not None
@@ -510,6 +519,10 @@ class ResponsesStreamUsage:
             if decoded.response.usage is not None:
                 self._usage = decoded.response.usage
                 self._response = decoded.response
+
+    @property
+    def seen(self) -> bool:
+        return self._usage is not None
 
     def result(self, complete: bool) -> Usage:
         """The usage so far; exact only if ``complete`` and a terminal event had usage."""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 Format = Literal["json", "csv", "jsonl"]
 _MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-_BOOLS = ("stream", "partial", "cache_hit", "cost_unknown")
+_BOOLS = ("stream", "partial", "cache_hit", "cost_unknown", "cost_estimated", "simulated")
 _FIXED = tuple(
     c for c in REQUEST_COLUMNS if c not in (*TOKEN_KINDS, *queries.COST_COLUMNS, *_BOOLS)
 )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from tollway.accounting.cost import CostBreakdown, compute_cost
+from tollway.accounting.cost import CostBreakdown, charged_reservation, compute_cost
 from tollway.accounting.pricing import PriceBook
 from tollway.accounting.usage import (
     AnthropicStreamUsage,
@@ -46,6 +46,8 @@ NO_USAGE = Usage()
 
 
 class _StreamObserver(Protocol):
+    @property
+    def seen(self) -> bool: ...
     def observe(self, event: SSEEvent) -> None: ...
     def result(self, complete: bool) -> Usage: ...
 
@@ -78,6 +80,7 @@ class Outcome:
         self.ttft_ms: float | None = None
         self.upstream_error: str | None = None
         self.usage: Usage | None = None
+        self._body_read = False
         self._drop_usage = drop_usage_chunk
         self._keep = keep
         self._parts: list[bytes] = []
@@ -96,6 +99,7 @@ class Outcome:
             self._parts.append(body)
         if self.status != 200 or not self.metered:
             return
+        self._body_read = True
         if self.dialect == ANTHROPIC:
             self.usage = anthropic_usage(body)
         elif self.dialect == OPENAI_CHAT:
@@ -136,6 +140,14 @@ class Outcome:
         if self._stream is not None:
             return self._stream.result(self.complete)
         return NO_USAGE
+
+    def usage_unreadable(self) -> bool:
+        """A complete 200 that carried no usage the gateway could read."""
+        if self.status != 200 or not self.metered or not self.complete:
+            return False
+        if self._body_read:
+            return self.usage is None
+        return self._stream is not None and not self._stream.seen
 
     def content(self) -> bytes:
         return b"".join(self._parts)
@@ -199,6 +211,10 @@ class Meter:
         if outcome is not None and outcome.status == 200 and not outcome.complete:
             usage = usage if usage.partial else _as_partial(usage)
         cost = self.cost(call, usage)
+        if outcome is not None and outcome.usage_unreadable():
+            # Billed what was held for it: the most it could have cost, marked unknown.
+            held = call.ticket.reservation if call.ticket is not None else None
+            cost = charged_reservation(held.amount if held else None, cost.price_version)
         if call.ticket is not None:
             tokens = (
                 usage.input_tokens
@@ -266,9 +282,12 @@ class Meter:
             reasoning_tokens=usage.reasoning_tokens,
             cost_input=cost.input, cost_output=cost.output, cost_cache_read=cost.cache_read,
             cost_cache_write_5m=cost.cache_write_5m, cost_cache_write_1h=cost.cache_write_1h,
-            cost_reasoning=cost.reasoning,
+            cost_reasoning=cost.reasoning, cost_server_tools=cost.server_tools,
             cost_total=cost.total, cost_unknown=cost.unknown and call.outcome is not None
             and call.outcome.status == 200,
+            cost_estimated=cost.estimated, web_searches=usage.web_searches,
+            simulated=target is not None and getattr(target.provider, "simulated", False),
+            price_version=cost.price_version, service_tier=cost.service_tier,
             attempts=attempts,
         )  # fmt: skip
 

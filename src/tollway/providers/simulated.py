@@ -90,7 +90,12 @@ def _sse(event: str | None, data: object) -> bytes:
 
 
 class SimulatedProvider:
-    """Answers locally; ``usage`` is derived from the request so tests can predict it."""
+    """Answers locally; ``usage`` is derived from the request so tests can predict it.
+
+    Priced at zero (unless ``price_as`` names a provider) and recorded as ``simulated``.
+    """
+
+    simulated = True
 
     def __init__(self, name: str, settings: SimulatedSettings) -> None:
         self.name = name

@@ -60,10 +60,16 @@ class RequestRecord:
     cost_cache_write_5m: Decimal = ZERO
     cost_cache_write_1h: Decimal = ZERO
     cost_reasoning: Decimal = ZERO
+    cost_server_tools: Decimal = ZERO  # per-use fees: web searches and the like
     cost_total: Decimal = ZERO
-    cost_unknown: bool = False
+    cost_unknown: bool = False  # no price, or a 200 whose usage could not be read
     attempts: tuple[AttemptRecord, ...] = field(default=())
     endpoint: str | None = None  # the path the client called, e.g. /v1/messages
+    cost_estimated: bool = False  # priced at gateway.fallback_price
+    simulated: bool = False  # answered by the simulated provider (no upstream call)
+    web_searches: int = 0  # server-side web searches the provider billed
+    price_version: str | None = None  # the price used (PriceSource.version)
+    service_tier: str | None = None  # the tier billed when not standard (priority, flex, fast)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ COST_KINDS = (
     "cache_write_5m",
     "cache_write_1h",
     "reasoning",
+    "server_tools",
     "total",
 )
 TOKEN_KINDS = (
@@ -59,9 +60,16 @@ REQUEST_COLUMNS = (
     *(f"cost_{k}_pico" for k in COST_KINDS),
     "cost_unknown",
     "endpoint",
+    "cost_estimated",
+    "simulated",
+    "web_searches",
+    "price_version",
+    "service_tier",
 )
 # Text columns added after the first release: (name, type), added to older databases.
-ADDED_TEXT_COLUMNS = (("endpoint", "TEXT"),)
+ADDED_TEXT_COLUMNS = (("endpoint", "TEXT"), ("price_version", "TEXT"), ("service_tier", "TEXT"))
+# Flag and count columns added after the first release (zero-defaulted, like counters).
+ADDED_COUNT_COLUMNS = ("cost_estimated", "simulated", "web_searches")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,8 +98,10 @@ CREATE TABLE IF NOT EXISTS requests (
   cost_input_pico {BIGINT} NOT NULL, cost_output_pico {BIGINT} NOT NULL,
   cost_cache_read_pico {BIGINT} NOT NULL, cost_cache_write_5m_pico {BIGINT} NOT NULL,
   cost_cache_write_1h_pico {BIGINT} NOT NULL, cost_reasoning_pico {BIGINT} NOT NULL,
-  cost_total_pico {BIGINT} NOT NULL,
-  cost_unknown INTEGER NOT NULL, endpoint TEXT);
+  cost_server_tools_pico {BIGINT} NOT NULL DEFAULT 0, cost_total_pico {BIGINT} NOT NULL,
+  cost_unknown INTEGER NOT NULL, endpoint TEXT,
+  cost_estimated INTEGER NOT NULL DEFAULT 0, simulated INTEGER NOT NULL DEFAULT 0,
+  web_searches {BIGINT} NOT NULL DEFAULT 0, price_version TEXT, service_tier TEXT);
 CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_vk ON requests (vk_id, started_at);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
@@ -139,7 +149,8 @@ def added_columns(existing: set[str], dialect: str) -> list[str]:
     counters = [
         f"ALTER TABLE requests ADD COLUMN {column} {kind} NOT NULL DEFAULT 0"
         for column in REQUEST_COLUMNS
-        if column not in existing and column.endswith(("_pico", "_tokens"))
+        if column not in existing
+        and (column.endswith(("_pico", "_tokens")) or column in ADDED_COUNT_COLUMNS)
     ]
     texts = [
         f"ALTER TABLE requests ADD COLUMN {column} {kind_}"

@@ -51,7 +51,9 @@ def request_row(r: RequestRecord) -> tuple[Any, ...]:
     )  # fmt: skip
     tokens = tuple(getattr(r, k) for k in TOKEN_KINDS)
     costs = tuple(to_pico(getattr(r, f"cost_{k}")) for k in COST_KINDS)
-    return (*head, *tokens, *costs, int(r.cost_unknown), r.endpoint)
+    priced = (int(r.cost_estimated), int(r.simulated), r.web_searches, r.price_version,
+              r.service_tier)  # fmt: skip
+    return (*head, *tokens, *costs, int(r.cost_unknown), r.endpoint, *priced)
 
 
 class SQLStore(ABC):
