@@ -18,9 +18,8 @@ from typing import Any
 
 from conftest import gateway_config
 from inprocess import Running, running
-from upstream_mock import MockUpstream, Reply, anthropic_message, chat_completion
-
 from tollway.accounting.genai import GENAI_PRICES_VERSION
+from upstream_mock import MockUpstream, Reply, anthropic_message, chat_completion
 
 PICO = Decimal(10) ** 12
 BASE_VERSION = f"genai-prices:{GENAI_PRICES_VERSION}"

@@ -435,3 +435,30 @@ def test_responses_unnamed_events_are_decoded() -> None:
     assert tracker.result(complete=True) == Usage(
         input_tokens=5, output_tokens=3, cache_read_tokens=2, reasoning_tokens=1
     )
+
+
+def test_service_tiers_searches_and_cache_writes_are_read() -> None:
+    from tollway.accounting.usage import responses_usage
+
+    body = {
+        "service_tier": "priority",
+        "output": [{"type": "web_search_call"}, {"type": "message"}, {"type": "web_search_call"}],
+        "usage": {"input_tokens": 100, "output_tokens": 7,
+                  "input_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 20}},
+    }  # fmt: skip
+    assert responses_usage(json.dumps(body).encode()) == Usage(
+        input_tokens=50, output_tokens=7, cache_read_tokens=30, cache_write_5m_tokens=20,
+        service_tier="priority", web_searches=2,
+    )  # fmt: skip
+    chat = {"service_tier": "default", "usage": {"prompt_tokens": 9, "completion_tokens": 1}}
+    assert openai_chat_usage(json.dumps(chat).encode()) == Usage(input_tokens=9, output_tokens=1)
+    # Anthropic: fast mode and server tool use arrive in the stream's usage.
+    tracker = AnthropicStreamUsage()
+    start = {"type": "message_start", "message": {"usage": {"input_tokens": 10, "speed": "fast"}}}
+    delta = {"type": "message_delta", "usage": {"output_tokens": 4,
+             "server_tool_use": {"web_search_requests": 2}}}  # fmt: skip
+    for name, data in (("message_start", start), ("message_delta", delta)):
+        tracker.observe(SSEEvent(name, json.dumps(data).encode()))
+    assert tracker.result(complete=True) == Usage(
+        input_tokens=10, output_tokens=4, service_tier="fast", web_searches=2
+    )

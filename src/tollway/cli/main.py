@@ -10,7 +10,7 @@ from tollway.errors import ConfigError, GatewayError
 
 
 def _parser() -> argparse.ArgumentParser:
-    from tollway.cli import entities, usage
+    from tollway.cli import entities, prices, usage
 
     parser = argparse.ArgumentParser(prog="tollway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
 
     entities.add_commands(sub)
     usage.add_commands(sub)
+    prices.add_commands(sub)
 
     cc = sub.add_parser("claude-code", help="Claude Code helpers")
     cc_sub = cc.add_subparsers(dest="cc_command", required=True)
