@@ -191,9 +191,11 @@ class Services:
         declared: Mapping[str, list[str]] = {n: p.models for n, p in self.config.providers.items()}
         for name, provider in self.providers.items():
             models = list(declared.get(name) or [])
-            if not models:
-                models = [m for m, price in self.prices.models().items()
-                          if price.provider == self.config.provider_type(name)]  # fmt: skip
+            if not models and not getattr(provider, "simulated", False):
+                # The models the price book has for this provider (genai-prices' list).
+                ids = {self.prices.genai_provider(name, ""), self.config.provider_type(name)}
+                models = [m for m, price in self.prices.models(base=True).items()
+                          if price.provider in ids and not price.assumption]  # fmt: skip
             if not models and provider.name == "simulated":
                 models = ["claude-sonnet-4-5", "claude-haiku-4-5", "gpt-5"]
             for m in models:

@@ -232,3 +232,14 @@ async def test_simulated_provider_costs_nothing_and_is_marked(tmp_path: Path) ->
         row = await _row(gw)
         assert row["simulated"] == 1 and row["price_version"] == BASE_VERSION
         assert _usd(row, "total") > 0
+
+
+async def test_models_listing_comes_from_the_price_book(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    async with running(tmp_path, gateway_config(mock_upstream)) as gw:
+        key = await gw.key()
+        r = await gw.client.get("/v1/models", headers={"authorization": f"Bearer {key}"})
+        ids = {m["id"] for m in r.json()["data"]}
+        assert {"claude-opus-4-8", "claude-sonnet-4-6", "gpt-5.2", "gpt-5-pro"} <= ids
+        assert not any("*" in m for m in ids)
