@@ -151,3 +151,32 @@ def test_fallback_price_is_marked_estimated() -> None:
     assert (price.rates.input, price.rates.output) == (D(15), D(75))
     assert not _get(book, "gpt-5.2", "openai").estimated
     assert PriceBook().resolve("house-secret-model", "anthropic", at=NOW) is None
+
+
+def test_api_override_lies_over_the_config_override_field_by_field() -> None:
+    book = PriceBook(overrides={"gpt-5.2": {"output": "13", "tool_fees": {"web_search": "0.02"}}})
+    book.set_override("gpt-5.2", {"input": "1"}, layer="api")
+    price = _get(book, "gpt-5.2", "openai")
+    assert (price.rates.input, price.rates.output) == (D(1), D(13))
+    assert price.tool_fees["web_search"] == D("0.02")
+    assert price.rates.cache_read == D("0.175")  # from genai-prices, under both
+    assert price.source.layer == "api"
+    assert price.source.base is not None and price.source.base.layer == "config"
+    assert price.source.base.base is not None
+    assert price.source.base.base.layer == "genai-prices"
+    assert book.overridden() == {"gpt-5.2": "api"}
+    book.set_override("gpt-5.2", {"input": "2"}, layer="api")  # replaces the API layer only
+    assert _get(book, "gpt-5.2", "openai").rates.input == D(2)
+    assert _get(book, "gpt-5.2", "openai").rates.output == D(13)
+    with pytest.raises(ValueError, match="layer"):
+        book.set_override("gpt-5.2", {"input": "2"}, layer="tollway")
+
+
+def test_partial_override_served_by_a_provider_without_base_prices() -> None:
+    # A local server with no list price serves gpt-5.2 under an output-only override: the
+    # override stands on the model's own provider's price, as it did when it was checked.
+    book = PriceBook(overrides={"gpt-5.2": {"output": "13"}})
+    book.bind_providers({"local": ("openai", "http://127.0.0.1:8000/v1")})
+    price = _get(book, "gpt-5.2", "local")
+    assert (price.rates.input, price.rates.output) == (D("1.75"), D(13))
+    assert book.lookup("gpt-5.3-codex", "local", at=NOW) is None

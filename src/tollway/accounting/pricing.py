@@ -107,7 +107,7 @@ class PriceBook:
             price = _parse_entry(name, fields, None).with_source(self._file_source)
             self._add(name, price, _aliases(key, fields))
         # Overrides: model key -> (layer, fields as given); merged over the layers below.
-        self._overrides: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._overrides: dict[str, dict[str, Mapping[str, Any]]] = {}  # key -> layer -> fields
         self._provider_ids: dict[str, str | None] = {}
         self._cache: dict[tuple[str, str | None, str], ModelPrice | None] = {}
         self.fallback: ModelPrice | None = None
@@ -191,12 +191,14 @@ class PriceBook:
     def _lookup(self, model: str, gid: str | None, at: datetime) -> ModelPrice | None:
         names = _candidates(model)
         for name in names:
-            override = self._overrides.get(name)
-            if override is not None:
-                layer, fields = override
+            layers = self._overrides.get(name)
+            if layers is not None:
                 below = self._below(names, gid, at)
-                price = _parse_entry(name, fields, below)
-                return price.with_source(_override_source(layer, fields, below))
+                if below is None:
+                    # A partial override of a model this provider has no base price for
+                    # stands on the model's own provider's price (what it was checked on).
+                    below = self._below(names, self.genai_provider(None, name), at)
+                return _overlay(name, layers, below)
         return self._below(names, gid, at)
 
     def _below(self, names: list[str], gid: str | None, at: datetime) -> ModelPrice | None:
@@ -236,12 +238,18 @@ class PriceBook:
         ``context_window``. A model no layer knows needs ``input`` and ``output``; its cache
         prices default to ``input``. Raises ``ConfigError`` when invalid, changing nothing.
         """
+        if layer not in _OVERRIDE_ORDER:
+            raise ValueError(f"override layer must be one of {_OVERRIDE_ORDER}, not {layer!r}")
         name = _key(model)
         below = self._below(_candidates(name), self.genai_provider(None, name), datetime.now(UTC))
-        price = _parse_entry(name, fields, below)  # validates
-        self._overrides[name] = (layer, dict(fields))
+        layers = {k: v for k, v in self._overrides.get(name, {}).items() if k != layer}
+        layers[layer] = dict(fields)
+        ordered = {k: layers[k] for k in _OVERRIDE_ORDER if k in layers}
+        price = _overlay(name, ordered, below, strict=True)  # validates
+        assert price is not None
+        self._overrides[name] = ordered
         self._cache.clear()
-        return price.with_source(_override_source(layer, fields, below))
+        return price
 
     def set_fallback(self, fields: Mapping[str, object]) -> ModelPrice:
         """The price charged for a model no layer knows; such requests are marked estimated."""
@@ -253,7 +261,7 @@ class PriceBook:
 
     def overridden(self) -> dict[str, str]:
         """Model key -> the layer of its override (``config`` or ``api``)."""
-        return {name: layer for name, (layer, _) in self._overrides.items()}
+        return {name: list(layers)[-1] for name, layers in self._overrides.items()}
 
     def models(
         self, *, patterns: bool = False, base: bool = False, at: datetime | None = None
@@ -293,6 +301,32 @@ class PriceBook:
         self._exact[name] = price
         for alias in aliases:
             self._exact[alias] = price
+
+
+def _overlay(
+    name: str,
+    layers: Mapping[str, Mapping[str, Any]],
+    below: ModelPrice | None,
+    *,
+    strict: bool = False,
+) -> ModelPrice | None:
+    """Config's fields over the base, then the API's over that; each names what it changes.
+
+    Not ``strict`` (at request time), an overlay that cannot stand (a partial override with
+    nothing below it) prices nothing rather than failing the request."""
+    price = below
+    for layer, fields in layers.items():
+        try:
+            merged = _parse_entry(name, fields, price)
+        except ConfigError:
+            if strict:
+                raise
+            return None
+        price = merged.with_source(_override_source(layer, fields, price))
+    return price
+
+
+_OVERRIDE_ORDER = ("config", "api")
 
 
 def _override_source(
