@@ -102,3 +102,54 @@ async def test_override_is_validated_applied_and_survives_a_restart(tmp_path: Pa
         tokens = logs[0]["tokens"]
         expected = (Decimal("0.3") * tokens["input"] + Decimal("4.5") * tokens["output"]) / 10**6
         assert Decimal(logs[0]["cost"]["total"]) == expected
+
+
+async def test_sources_layers_time_and_provider(tmp_path: Path) -> None:
+    config = Config(
+        providers={
+            "simulated": PRICED,
+            "fast-llama": ProviderConfig(type="openai", base_url="https://api.groq.com/openai/v1"),
+        },
+        pricing={"claude-opus-4-8": {"output": "24"}},
+    )
+    async with gateway(tmp_path / "s.db", config) as client:
+        doc = (await client.get("/api/pricing")).json()
+        assert doc["base"]["package"] == "genai-prices" and doc["base"]["checked"]
+        by_key = {p["key"]: p for p in doc["data"]}
+        assert by_key["claude-opus-4-8"]["layer"] == "config"
+        assert by_key["claude-opus-4-5"]["layer"] == "genai-prices"
+        assert by_key["claude-opus-4-5"]["source"]["url"].startswith("https://")
+        assert by_key["claude-opus-4-*"]["layer"] == "tollway"
+        assert by_key["claude-opus-4-*"]["assumption"]
+
+        r = await client.get("/api/pricing/llama-3.3-70b-versatile?provider=fast-llama")
+        assert r.status_code == 200 and r.json()["provider"] == "groq"
+        assert r.json()["input"] == "0.59"
+        r = await client.get("/api/pricing/claude-sonnet-4-6?at=2026-03-01T00:00:00Z")
+        assert r.json()["long_context"]["input"] == "6"
+        r = await client.get("/api/pricing/claude-sonnet-4-6")
+        assert "long_context" not in r.json() and r.json()["layer"] == "genai-prices"
+
+
+async def test_put_takes_tiers_fees_and_context_window_merged_by_name(tmp_path: Path) -> None:
+    async with gateway(tmp_path / "t.db") as client:
+        r = await client.put("/api/pricing/gpt-5.2", json={
+            "service_tiers": {"priority": {"output": "30"}}, "tool_fees": {"web_search": "0.02"},
+            "context_window": 300_000,
+        })  # fmt: skip
+        assert r.status_code == 200, r.text
+        price = r.json()
+        assert price["layer"] == "api" and price["context_window"] == 300_000
+        assert price["service_tiers"]["priority"]["output"] == "30"
+        assert price["service_tiers"]["priority"]["input"] == "3.5"  # kept from genai-prices
+        assert price["service_tiers"]["flex"]["output"] == "7"
+        assert price["tool_fees"] == {"web_search": "0.02", "file_search": "0.0025"}
+        r = await client.put("/api/pricing/gpt-5.2", json={"tool_fees": {"file_search": None}})
+        assert r.json()["tool_fees"] == {"web_search": "0.02"}  # merged by name, one removed
+        assert r.json()["service_tiers"]["priority"]["output"] == "30"
+        r = await client.put("/api/pricing/gpt-5.2", json={"context_window": 0})
+        assert r.status_code == 422
+    async with gateway(tmp_path / "t.db") as client:  # stored and re-applied at start
+        price = (await client.get("/api/pricing/gpt-5.2")).json()
+        assert price["tool_fees"] == {"web_search": "0.02"}
+        assert price["service_tiers"]["priority"]["output"] == "30"

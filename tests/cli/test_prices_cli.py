@@ -123,3 +123,22 @@ def test_check_passes_when_every_model_is_priced(
     assert main(["prices", "check", "--db", f"sqlite:///{db}"]) == 0
     assert "every model in the log has" in capsys.readouterr().out
     assert main(["prices", "check", "--db", f"sqlite:///{db}", "--from", "yesterday"]) == 2
+
+
+def test_show_with_db_includes_overrides_set_through_the_api(
+    setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, config = setup
+
+    async def put() -> None:
+        store = SQLiteStore(f"sqlite:///{db}")
+        await store.open()
+        await store.put_setting("pricing", json.dumps({"claude-opus-4-8": {"input": "4"}}))
+        await store.close()
+
+    asyncio.run(put())
+    argv = ["prices", "show", "claude-opus-4-8", "--config", str(config), "--format", "json"]
+    assert main([*argv, "--db", f"sqlite:///{db}"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["input"], doc["output"]) == ("4", "24")  # API over config over genai-prices
+    assert doc["source"]["layer"] == "api" and doc["source"]["base"]["layer"] == "config"
