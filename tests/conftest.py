@@ -141,6 +141,7 @@ def start_gateway(
     workdir: Path,
     extra_config: str | Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> GatewayServer:
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "tollway.yaml"
@@ -170,7 +171,12 @@ def start_gateway(
     log_path = workdir / "gateway.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        cmd, cwd=workdir, env=child_env, stdout=log, stderr=subprocess.STDOUT
+        cmd,
+        cwd=workdir,
+        env=child_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=preexec_fn,  # e.g. lower RLIMIT_NOFILE for a file-descriptor flood
     )
     server = GatewayServer(
         base_url=f"http://127.0.0.1:{port}",
@@ -237,8 +243,10 @@ def gateway_factory(
     def start(
         extra_config: str | Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> GatewayServer:
-        server = start_gateway(mock_upstream, tmp_path / f"gw{len(started)}", extra_config, env)
+        workdir = tmp_path / f"gw{len(started)}"
+        server = start_gateway(mock_upstream, workdir, extra_config, env, preexec_fn)
         started.append(server)
         return server
 

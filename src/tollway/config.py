@@ -181,6 +181,17 @@ class GatewayConfig(_Model):
     concurrency_wait_s: float = Field(default=5, ge=0, le=600)
 
 
+class ServerConfig(_Model):
+    """The HTTP server's connection limits (see tollway/connections.py)."""
+
+    header_timeout_s: float = Field(default=10, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_connections: int | None = Field(default=None, ge=1)  # None: from the open-files limit
+    keep_alive_s: int = Field(default=5, ge=1)
+    keep_alive_max_requests: int = Field(default=1000, ge=1)
+    backlog: int = Field(default=2048, ge=1)
+
+
 class Config(_Model):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     customers: list[Customer] = Field(default_factory=list)
@@ -190,6 +201,7 @@ class Config(_Model):
     pricing: dict[str, dict[str, Any]] = Field(default_factory=dict)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("providers")
     @classmethod

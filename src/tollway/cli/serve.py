@@ -10,7 +10,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from tollway.config import load_config
+from tollway.config import ServerConfig, load_config
+from tollway.connections import ServerLimits, connection_cap, guarded_protocol, raise_fd_limit
 from tollway.storage import open_store
 
 DEFAULT_DB = "sqlite:///tollway.db"
@@ -105,14 +106,33 @@ def run(args: argparse.Namespace) -> int:
     key = asyncio.run(first_key(url)) if not config.virtual_keys else None
     token = services.admin_token if new else None
     print(banner(args.host, args.port, names, simulated, token, key), file=sys.stderr, flush=True)
+    server = config.server
     uvicorn.run(
         build_app(services),
         host=args.host,
         port=args.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=guarded_protocol(server_limits(server, raise_fd_limit())),
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=server.keep_alive_s,
+        backlog=server.backlog,
     )
     return 0
+
+
+def server_limits(server: ServerConfig, fd_limit: int) -> ServerLimits:
+    """The connection limits in force: ``max_connections`` defaults to what fds allow."""
+    cap = connection_cap(fd_limit)
+    if server.max_connections is not None and server.max_connections > cap:
+        logging.getLogger("tollway").warning(
+            "server.max_connections %d is more than the open-files limit (%d) allows; using %d",
+            server.max_connections, fd_limit, cap,
+        )  # fmt: skip
+    return ServerLimits(
+        header_timeout_s=server.header_timeout_s,
+        max_header_bytes=server.max_header_bytes,
+        max_connections=min(server.max_connections or cap, cap),
+        keep_alive_max_requests=server.keep_alive_max_requests,
+    )
