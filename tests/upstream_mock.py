@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,7 @@ class Reply:
     json: Any = None
     body: bytes | None = None
     events: Sequence[SSE] | None = None
+    chunks: Sequence[bytes] | None = None  # a raw body written piece by piece (event_delay apart)
     headers: Headers = ()
     event_delay: float = 0.0  # seconds between events
     delay: float = 0.0  # seconds before the response head
@@ -683,6 +685,8 @@ class MockUpstream:
             rec.reply_headers = headers
             if reply.delay:
                 await asyncio.sleep(reply.delay)
+            if reply.chunks is not None:
+                return await self._raw(request, rec, reply, headers)
             if reply.events is None:
                 return self._plain(rec, reply, headers)
             return await self._stream(request, rec, reply, headers)
@@ -742,6 +746,31 @@ class MockUpstream:
         await resp.write_eof()
         return resp
 
+    async def _raw(
+        self,
+        request: web.Request,
+        rec: RecordedRequest,
+        reply: Reply,
+        headers: list[tuple[str, str]],
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(status=reply.status)
+        for k, v in headers:
+            resp.headers.add(k, v)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i, chunk in enumerate(reply.chunks or ()):
+            if reply.cut_after is not None and i >= reply.cut_after:
+                return self._cut(request, rec, resp)
+            if reply.event_delay and i:
+                await asyncio.sleep(reply.event_delay)
+            rec.events_sent += 1
+            await resp.write(chunk)
+        if reply.hold_open:
+            await asyncio.sleep(reply.hold_open)
+        rec.completed = True
+        await resp.write_eof()
+        return resp
+
     def _cut(
         self, request: web.Request, rec: RecordedRequest, resp: web.StreamResponse
     ) -> web.StreamResponse:
@@ -750,6 +779,15 @@ class MockUpstream:
         if transport is not None:
             transport.abort()
         return resp
+
+
+def gzip_bomb(decoded_mb: int, byte: bytes = b"\0") -> bytes:
+    """A gzip member that inflates to ``decoded_mb`` MiB of ``byte`` (about 1,000:1)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = byte * (1 << 20)
+    out = [packer.compress(block) for _ in range(decoded_mb)]
+    out.append(packer.flush())
+    return b"".join(out)
 
 
 class SentRequests:
@@ -787,6 +825,7 @@ __all__ = [
     "chat_completion",
     "chat_events",
     "default_reply",
+    "gzip_bomb",
     "openai_error",
     "openai_headers",
     "responses_events",

@@ -66,7 +66,11 @@ class ProviderConfig(_Model):
     type: Literal["anthropic", "openai", "simulated"] | None = None
     base_url: str | None = None
     keys: list[ProviderKey] = Field(default_factory=list)
-    timeout_s: float = Field(default=600, gt=0)
+    timeout_s: float = Field(default=600, gt=0)  # idle: longest silence between two chunks
+    connect_timeout_s: float = Field(default=10, gt=0)
+    first_byte_timeout_s: float = Field(default=600, gt=0)  # until the response head
+    total_timeout_s: float = Field(default=3600, gt=0)  # the whole exchange
+    max_response_mb: float = Field(default=32, gt=0)  # decoded; larger answers fail with 502
     models: list[str] = Field(default_factory=list)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
 

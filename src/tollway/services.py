@@ -25,7 +25,7 @@ from tollway.pipeline.registry import Registry
 from tollway.pipeline.route import Router
 from tollway.pipeline.slots import SlotGate
 from tollway.providers.base import KeyChoice, Provider
-from tollway.providers.http import HTTPProvider
+from tollway.providers.http import HTTPProvider, UpstreamLimits
 from tollway.providers.simulated import SimulatedProvider
 from tollway.storage.base import Store
 
@@ -47,7 +47,7 @@ def build_providers(config: Config) -> dict[str, Provider]:
         keys = [KeyChoice(k.name, resolve_secret(k.value), k.weight) for k in pc.keys]
         providers[name] = HTTPProvider(
             name, kind=kind, base_url=pc.base_url or DEFAULT_BASE_URLS[kind], keys=keys,
-            timeout_s=pc.timeout_s,
+            limits=upstream_limits(pc),
         )  # fmt: skip
     return providers
 
@@ -61,6 +61,14 @@ def price_providers(config: Config) -> dict[str, tuple[str, str | None]]:
             kind = pc.simulated.price_as  # billed as if that provider had answered
         out[name] = (kind, pc.base_url)
     return out
+
+
+def upstream_limits(pc: ProviderConfig) -> UpstreamLimits:
+    return UpstreamLimits(
+        connect_s=pc.connect_timeout_s, first_byte_s=pc.first_byte_timeout_s,
+        idle_s=pc.timeout_s, total_s=pc.total_timeout_s,
+        max_response_bytes=int(pc.max_response_mb * 1024 * 1024),
+    )  # fmt: skip
 
 
 class Services:
