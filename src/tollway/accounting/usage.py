@@ -147,7 +147,7 @@ def anthropic_usage(body: bytes) -> Usage | None:
     """Usage of a whole (non-streamed) Messages response, or None when it has none."""
     try:
         usage = _ANTHROPIC_MESSAGE.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     return None if usage is None else _anthropic(usage)
 
@@ -170,7 +170,7 @@ class AnthropicStreamUsage:
             return
         try:
             decoded = _ANTHROPIC_EVENT.decode(event.data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             return
         kind = decoded.type or event.event
         if kind == "content_block_delta":
@@ -322,7 +322,7 @@ def openai_chat_usage(body: bytes) -> Usage | None:
     """Usage of a whole (non-streamed) Chat Completions response, or None."""
     try:
         response = _CHAT_RESPONSE.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     usage = response.usage
     return None if usage is None else _chat_usage(usage, response.service_tier)
@@ -337,7 +337,7 @@ def is_usage_only_chunk(data: bytes) -> bool:
         return False
     try:
         chunk = _USAGE_PROBE.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return False
     return isinstance(chunk.usage, dict) and not chunk.choices
 
@@ -350,7 +350,7 @@ def ensure_stream_usage(body: bytes) -> tuple[bytes, bool]:
     """
     try:
         probe = _STREAM_REQUEST_PROBE.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return body, False
     if probe.stream is not True:
         return body, False
@@ -384,7 +384,7 @@ class OpenAIChatStreamUsage:
             return
         try:
             chunk = _CHAT_CHUNK.decode(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             return
         if chunk.service_tier is not None:
             self._tier = chunk.service_tier
@@ -487,7 +487,7 @@ def responses_usage(body: bytes) -> Usage | None:
     """Usage of a whole (non-streamed) Responses API response, or None."""
     try:
         response = _RESPONSE.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     usage = response.usage
     return None if usage is None else _responses_usage(usage, response)
@@ -509,7 +509,7 @@ class ResponsesStreamUsage:
             return
         try:
             decoded = _RESPONSES_EVENT.decode(event.data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             return
         kind = decoded.type or kind
         if kind in _RESPONSES_TEXT:

@@ -31,6 +31,8 @@ def read_fields(body: bytes) -> RequestFields:
         raise InvalidRequest(
             f"the request body is not valid JSON for this API ({exc}); send a JSON object"
         ) from None
+    except RecursionError:
+        raise InvalidRequest("the request body is JSON nested too deeply") from None
 
 
 class Surface(Protocol):
