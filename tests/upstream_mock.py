@@ -18,6 +18,7 @@ default for the path, which answers like the real API (streaming when the body s
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import threading
@@ -781,13 +782,18 @@ class MockUpstream:
         return resp
 
 
-def gzip_bomb(decoded_mb: int, byte: bytes = b"\0") -> bytes:
-    """A gzip member that inflates to ``decoded_mb`` MiB of ``byte`` (about 1,000:1)."""
+@functools.lru_cache(maxsize=8)
+def gzip_bomb(decoded_mb: int, byte: bytes = b"\0", member_mb: int = 64) -> bytes:
+    """Gzip that inflates to ``decoded_mb`` MiB of ``byte`` (about 1,000:1).
+
+    Members of ``member_mb`` MiB back to back (RFC 1952 allows several), so that a 1 GiB
+    bomb is made by compressing 64 MiB once.
+    """
+    size = min(decoded_mb, member_mb)
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     block = byte * (1 << 20)
-    out = [packer.compress(block) for _ in range(decoded_mb)]
-    out.append(packer.flush())
-    return b"".join(out)
+    member = b"".join([packer.compress(block) for _ in range(size)] + [packer.flush()])
+    return member * (decoded_mb // size)
 
 
 class SentRequests:

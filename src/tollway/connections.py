@@ -9,9 +9,11 @@ that opens sockets and never finishes its headers holds a file descriptor each, 
   ``header_timeout_s``, else it gets a 408 (or, when it sent nothing, is closed);
 - a **header size cap**: past ``max_header_bytes`` before the headers end, a 431;
 - a **connection cap**: past ``max_connections`` open connections, the oldest one that is
-  still waiting for headers (idle keep-alive, slowloris) is closed to make room; when
-  every connection is busy with a request, the newcomer gets a 503. So a flood of bad
-  connections can neither exhaust file descriptors nor lock out ``/health``;
+  still waiting for headers (idle keep-alive, slowloris) is closed to make room, else the
+  oldest one still sending its request body (a request not yet answerable: it is the
+  client's to retry); when every connection is busy with a request whose body has arrived,
+  the newcomer gets a 503. So a flood of bad connections can neither exhaust file
+  descriptors nor lock out ``/health``;
 - **keep-alive caps**: idle keep-alive connections close after ``keep_alive_s`` (uvicorn's
   own timer) and a connection serves at most ``keep_alive_max_requests`` requests.
 
@@ -83,6 +85,7 @@ class ConnectionGuard:
     def __init__(self, limits: ServerLimits) -> None:
         self.limits = limits
         self.waiting: dict[GuardedProtocol, float] = {}
+        self.reading: dict[GuardedProtocol, None] = {}  # headers in, body not yet, oldest first
         self.evicted = 0
         self.refused = 0
         self.timed_out = 0
@@ -98,16 +101,21 @@ class ConnectionGuard:
     def busy(self, conn: GuardedProtocol) -> None:
         self.waiting.pop(conn, None)
 
+    def forget(self, conn: GuardedProtocol) -> None:
+        self.waiting.pop(conn, None)
+        self.reading.pop(conn, None)
+
     def make_room(self, conn: GuardedProtocol, open_now: int) -> bool:
-        """At the cap, close the oldest waiting connection; False if all others are busy."""
+        """At the cap, close the oldest idle or still-uploading connection; False if none."""
         if open_now <= self.limits.max_connections:
             return True
-        for other in self.waiting:
-            if other is not conn:
-                self.waiting.pop(other)
-                self.evicted += 1
-                other.transport.close()
-                return True
+        for pool in (self.waiting, self.reading):
+            for other in pool:
+                if other is not conn:
+                    self.forget(other)
+                    self.evicted += 1
+                    other.transport.close()
+                    return True
         self.refused += 1
         return False
 
@@ -141,7 +149,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.wait(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.guard.busy(self)
+        self.guard.forget(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -164,11 +172,18 @@ class GuardedProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._requests += 1
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.more_body:
+            self.guard.reading[self] = None
         if self._requests >= self.guard.limits.keep_alive_max_requests and self.cycle is not None:
             self.cycle.keep_alive = False
 
+    def on_message_complete(self) -> None:
+        self.guard.reading.pop(self, None)
+        super().on_message_complete()
+
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)
+        self.guard.reading.pop(self, None)
         super().on_response_complete()
         if not pipelined and not self.transport.is_closing():
             self._header_bytes = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
-import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -60,12 +59,11 @@ async def _collect(p: HTTPProvider, stream: bool = True) -> bytes:
 async def test_a_gzip_bomb_is_cut_at_the_limit_with_bounded_memory(
     mock: MockUpstream, provider: HTTPProvider
 ) -> None:
-    bomb = gzip_bomb(256)  # 256 MiB of zeros in about 250 KB
-    assert len(bomb) < 1 << 20
+    bomb = gzip_bomb(64)  # 64 MiB of zeros in one gzip member of about 64 KB
+    assert len(bomb) < 1 << 17
     mock.enqueue(Reply(body=bomb, headers=[("Content-Encoding", "gzip")]))
     resp = await provider.send(_request(), KEY)
     tracemalloc.start()
-    started = time.monotonic()
     try:
         with pytest.raises(UpstreamError, match="larger than the gateway accepts") as info:
             await resp.read()
@@ -74,8 +72,7 @@ async def test_a_gzip_bomb_is_cut_at_the_limit_with_bounded_memory(
         tracemalloc.stop()
         resp.close()
     assert type(info.value) is UpstreamError and info.value.status == 502
-    assert peak < 8 << 20, peak  # the 1 MiB limit plus pieces, not 256 MiB
-    assert time.monotonic() - started < 5
+    assert peak < 8 << 20, peak  # the 1 MiB limit plus pieces, not 64 MiB
 
 
 async def test_a_streamed_gzip_bomb_comes_in_small_pieces_then_fails(
@@ -160,11 +157,9 @@ async def test_a_huge_plain_body_is_cut_at_the_limit(
 async def test_no_response_head_is_a_first_byte_timeout(
     mock: MockUpstream, provider: HTTPProvider
 ) -> None:
-    mock.enqueue(Reply(json=anthropic_message(), delay=5))
-    started = time.monotonic()
+    mock.enqueue(Reply(json=anthropic_message(), delay=30))  # without the deadline: a 200
     with pytest.raises(UpstreamTimeout, match="first_byte_timeout_s") as info:
         await provider.send(_request(), KEY)
-    assert 0.4 < time.monotonic() - started < 3
     assert info.value.status == 504
 
 
@@ -175,13 +170,11 @@ async def test_a_silent_stream_is_an_idle_timeout(
     mock.enqueue(Reply(events=anthropic_events()[:3], hold_open=10))
     resp = await provider.send(_request(True), KEY)
     got = b""
-    started = time.monotonic()
     with pytest.raises(UpstreamTimeout, match="sent nothing for 0.5 s"):
         async for chunk in resp.chunks():
             got += chunk
     resp.close()
     assert b"message_start" in got
-    assert time.monotonic() - started < 3
 
 
 @pytest.mark.parametrize("provider", [UpstreamLimits(idle_s=5, total_s=1.5)], indirect=True)
@@ -190,15 +183,13 @@ async def test_a_dripping_stream_hits_the_total_deadline(
 ) -> None:
     drip = [SSE({"type": "ping"}, "ping")] * 100  # one every 0.2 s: never idle, never done
     mock.enqueue(Reply(events=drip, event_delay=0.2))
-    started = time.monotonic()
     resp = await provider.send(_request(True), KEY)
     count = 0
     with pytest.raises(UpstreamTimeout, match="did not finish within 1.5 s"):
         async for _ in resp.chunks():
             count += 1
     resp.close()
-    assert 1.4 < time.monotonic() - started < 4
-    assert 3 <= count < 20
+    assert 1 <= count < 100  # cut long before the drip's end (20 s)
 
 
 @pytest.mark.parametrize("provider", [UpstreamLimits(total_s=1)], indirect=True)
@@ -239,7 +230,6 @@ async def test_an_unanswered_connect_is_a_connect_timeout() -> None:
     await asyncio.sleep(0.2)
     p = HTTPProvider("anthropic", kind="anthropic", base_url=f"http://127.0.0.1:{port}",
                      keys=[KEY], limits=UpstreamLimits(connect_s=0.5))  # fmt: skip
-    started = time.monotonic()
     try:
         with pytest.raises(UpstreamTimeout, match="connect_timeout_s"):
             await p.send(_request(), KEY)
@@ -248,4 +238,3 @@ async def test_an_unanswered_connect_is_a_connect_timeout() -> None:
         for s in fillers:
             s.close()
         listener.close()
-    assert time.monotonic() - started < 3

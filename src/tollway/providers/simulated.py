@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 
@@ -25,6 +25,7 @@ from tollway.providers.base import (
 )
 
 FAULT_HEADER = "x-tollway-simulate"
+_MAX_LATENCY_MS = 600_000.0
 REPLY = "Hello from the Tollway simulated provider. No upstream model was called."
 _json = msgspec.json.Encoder()
 
@@ -46,7 +47,7 @@ def parse_fault(value: str | None) -> Fault:
             k, v = part.split("=", 1)
             fields[k.strip().lower()] = v.strip()
     try:
-        return Fault(
+        fault = Fault(
             status=int(fields.get("status", 200)),
             retry_after=fields.get("retry-after"),
             cut_after=int(fields["cut-after"]) if "cut-after" in fields else None,
@@ -54,6 +55,9 @@ def parse_fault(value: str | None) -> Fault:
         )
     except ValueError:
         return Fault()
+    if fault.latency_ms is not None and not 0 <= fault.latency_ms <= _MAX_LATENCY_MS:
+        return replace(fault, latency_ms=None)  # inf or NaN would sleep for ever
+    return fault
 
 
 class _Response:
