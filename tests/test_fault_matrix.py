@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from conftest import GatewayServer
+from conftest import GatewayServer, start_gateway
 from upstream_mock import (
     SSE,
     MockUpstream,
@@ -137,18 +137,27 @@ CASES: dict[str, tuple[bool, int, bool, str]] = {
 }
 
 
-@pytest.fixture
-def faulty(
-    gateway_factory: Callable[..., GatewayServer], mock_upstream: MockUpstream, dialect: str
-) -> Iterator[GatewayServer]:
-    faults = _faults(dialect)
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayServer, str]]:
+    """One gateway for the whole matrix; the mock misbehaves only when ``x-fault`` says so."""
+    faults = {dialect: _faults(dialect) for dialect in ("anthropic", "openai")}
 
     def responder(req: RecordedRequest) -> Reply | None:
         fault = req.header("x-fault")
-        return faults[fault]() if fault else None
+        if not fault:
+            return None
+        return faults["anthropic" if req.path.startswith("/v1/messages") else "openai"][fault]()
 
-    mock_upstream.responder = responder
-    yield gateway_factory(CONFIG)
+    mock = MockUpstream().start()
+    mock.responder = responder
+    try:
+        server = start_gateway(mock, tmp_path_factory.mktemp("faults"), CONFIG)
+        try:
+            yield server, server.key()
+        finally:
+            server.stop()
+    finally:
+        mock.stop()
 
 
 def _error_event(dialect: str, text: str) -> bool:
@@ -159,9 +168,9 @@ def _error_event(dialect: str, text: str) -> bool:
 
 @pytest.mark.parametrize("dialect", ["anthropic", "openai"])
 @pytest.mark.parametrize("fault", list(CASES))
-def test_fault(faulty: GatewayServer, dialect: str, fault: str) -> None:
+def test_fault(gateway: tuple[GatewayServer, str], dialect: str, fault: str) -> None:
+    faulty, key = gateway
     stream, want, error_event, says = CASES[fault]
-    key = faulty.key()
     call = _anthropic if dialect == "anthropic" else _openai
     with (
         HealthWatch(faulty.base_url) as health,

@@ -32,6 +32,7 @@ import logging
 import resource
 import time
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -85,7 +86,6 @@ class ConnectionGuard:
     def __init__(self, limits: ServerLimits) -> None:
         self.limits = limits
         self.waiting: dict[GuardedProtocol, float] = {}
-        self.reading: dict[GuardedProtocol, None] = {}  # headers in, body not yet, oldest first
         self.evicted = 0
         self.refused = 0
         self.timed_out = 0
@@ -95,29 +95,33 @@ class ConnectionGuard:
         """``conn`` is ready for a request: its headers are due by now + the timeout."""
         self.waiting.pop(conn, None)
         self.waiting[conn] = time.monotonic() + self.limits.header_timeout_s
+        conn.awaiting = True
         if self._sweep is None:
             self._sweep = conn.loop.call_later(_SWEEP_EVERY_S, self._expire, conn.loop)
 
     def busy(self, conn: GuardedProtocol) -> None:
-        self.waiting.pop(conn, None)
-
-    def forget(self, conn: GuardedProtocol) -> None:
-        self.waiting.pop(conn, None)
-        self.reading.pop(conn, None)
+        if conn.awaiting:
+            conn.awaiting = False
+            self.waiting.pop(conn, None)
 
     def make_room(self, conn: GuardedProtocol, open_now: int) -> bool:
-        """At the cap, close the oldest idle or still-uploading connection; False if none."""
+        """At the cap, close the oldest idle connection, else one still sending its body.
+
+        False if every other connection has a whole request in hand. The second search
+        walks all connections, but only at the cap with none idle, so never per request.
+        """
         if open_now <= self.limits.max_connections:
             return True
-        for pool in (self.waiting, self.reading):
-            for other in pool:
-                if other is not conn:
-                    self.forget(other)
-                    self.evicted += 1
-                    other.transport.close()
-                    return True
-        self.refused += 1
-        return False
+        victim = next((c for c in self.waiting if c is not conn), None)
+        if victim is None:
+            victim = next((c for c in conn.connections if c is not conn and _uploading(c)), None)
+        if victim is None:
+            self.refused += 1
+            return False
+        self.busy(victim)
+        self.evicted += 1
+        victim.transport.close()
+        return True
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         now = time.monotonic()
@@ -128,6 +132,7 @@ class ConnectionGuard:
             expired.append(conn)
         for conn in expired:
             del self.waiting[conn]
+            conn.awaiting = False
             self.timed_out += 1
             conn.header_timeout()
         self._sweep = loop.call_later(_SWEEP_EVERY_S, self._expire, loop) if self.waiting else None
@@ -137,6 +142,7 @@ class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol under a ``ConnectionGuard`` (see the module docstring)."""
 
     guard: ConnectionGuard  # set on the per-server subclass made by guarded_protocol()
+    awaiting = False  # in guard.waiting: ready for a request whose headers are not all in
     _requests = 0
     _header_bytes = 0
 
@@ -149,18 +155,18 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.wait(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.guard.forget(self)
+        self.guard.busy(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        waiting = self in self.guard.waiting
-        if waiting:
-            self._header_bytes += len(data)
+        if not self.awaiting:
+            super().data_received(data)
+            return
+        self._header_bytes += len(data)
         super().data_received(data)
         if (
-            waiting
+            self.awaiting
             and self._header_bytes > self.guard.limits.max_header_bytes
-            and self in self.guard.waiting
             and not self.transport.is_closing()
         ):
             self.guard.busy(self)
@@ -172,18 +178,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._requests += 1
         super().on_headers_complete()
-        if self.cycle is not None and self.cycle.more_body:
-            self.guard.reading[self] = None
         if self._requests >= self.guard.limits.keep_alive_max_requests and self.cycle is not None:
             self.cycle.keep_alive = False
 
-    def on_message_complete(self) -> None:
-        self.guard.reading.pop(self, None)
-        super().on_message_complete()
-
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)
-        self.guard.reading.pop(self, None)
         super().on_response_complete()
         if not pipelined and not self.transport.is_closing():
             self._header_bytes = 0
@@ -195,6 +194,14 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._header_bytes:
             self.transport.write(_408)
         self.transport.close()
+
+
+def _uploading(conn: object) -> TypeGuard[GuardedProtocol]:
+    """The request's headers are in, its body is not, and nothing has been answered."""
+    if not isinstance(conn, GuardedProtocol):
+        return False
+    cycle = conn.cycle
+    return cycle is not None and cycle.more_body and not cycle.response_started
 
 
 def guarded_protocol(limits: ServerLimits) -> type[GuardedProtocol]:

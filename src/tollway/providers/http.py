@@ -7,8 +7,9 @@ deflate are decoded here, piece by piece, see ``decode.py``). A broken limit rai
 ``chunks()`` in the middle of a stream, so the relay can end it with the dialect's error.
 
 The idle and total deadlines share one timer per response, re-armed only when it fires
-(a chunk just records the loop time): when it finds a deadline passed it closes the
-connection, and the pending read fails with the reason.
+(a read just records the loop time): when it finds a deadline passed it closes the
+connection, and the pending read fails with the reason. Idle time counts only while the
+gateway waits for the upstream, so a client that reads slowly is not blamed on it.
 """
 
 from __future__ import annotations
@@ -62,18 +63,20 @@ class _AiohttpResponse:
         self._loop = asyncio.get_running_loop()
         self._deadline = started + limits.total_s
         self._last = self._loop.time()
+        self._reading = True  # until the body is first read, the head was just read
         self._expired: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer = self._loop.call_at(self._next_check(), self._check)
 
     def _next_check(self) -> float:
-        return min(self._last + self._limits.idle_s, self._deadline)
+        since = self._last if self._reading else self._loop.time()
+        return min(since + self._limits.idle_s, self._deadline)
 
     def _check(self) -> None:
         now = self._loop.time()
         if now >= self._deadline:
             self._expire(f"did not finish within {self._limits.total_s:g} s (total_timeout_s)")
-        elif now - self._last >= self._limits.idle_s:
+        elif self._reading and now - self._last >= self._limits.idle_s:
             self._expire(f"sent nothing for {self._limits.idle_s:g} s (timeout_s)")
         else:
             self._timer = self._loop.call_at(self._next_check(), self._check)
@@ -90,9 +93,16 @@ class _AiohttpResponse:
         return UpstreamError(f"the upstream stream broke: {kind}")
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        content = self._resp.content
         try:
-            async for data in self._resp.content.iter_any():
+            while True:
+                # Idle is the upstream's silence while we wait for it, not a slow client's.
                 self._last = self._loop.time()
+                self._reading = True
+                data = await content.readany()
+                self._reading = False
+                if not data:
+                    break
                 pieces = 0
                 for piece in self._decoder.feed(data):
                     if pieces:
