@@ -11,7 +11,7 @@ NPM_DIR := tests/e2e/npm
 NPMSTAMP := $(NPM_DIR)/node_modules/.installed
 PIP := $(BIN)/pip install --quiet --no-build-isolation -c $(LOCK)
 
-.PHONY: serve test lint typecheck unit bench clean lock e2e-deps
+.PHONY: serve test lint typecheck unit bench clean lock e2e-deps browser-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,11 @@ $(NPMSTAMP): $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
 
 e2e-deps: $(NPMSTAMP)
 
+# The dashboard's browser tests drive Debian's chromium through Playwright (whose own
+# browser download is not used): installed here when missing, as root on a fresh machine.
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
 serve: $(STAMP)
 	$(BIN)/tollway serve $(ARGS)
 
@@ -56,7 +61,7 @@ lint: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
-unit: $(DEVSTAMP) $(NPMSTAMP)
+unit: $(DEVSTAMP) $(NPMSTAMP) browser-deps
 	$(BIN)/pytest -q $(ARGS)
 
 test: lint typecheck unit

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from tollway.dashboard.server import wants_html
 from tollway.errors import AuthenticationFailed, EndpointNotFound, GatewayError, InvalidRequest
 from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
@@ -37,9 +38,10 @@ def _routes() -> dict[str, Route]:
 class TollwayApp:
     """The ASGI callable: hot-path surfaces, ``/health``, ``/v1/models`` and ``/api``."""
 
-    def __init__(self, services: Services, admin: Any) -> None:
+    def __init__(self, services: Services, admin: Any, dashboard: Any = None) -> None:
         self.services = services
         self.admin = admin
+        self.dashboard = dashboard
         self.routes = _routes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,6 +63,10 @@ class TollwayApp:
             await self.services.gateway.handle(route, scope, receive, send)
         elif path.startswith("/api/") or path == "/api":
             await self.admin(scope, receive, send)
+        elif self.dashboard is not None and (path == "/ui" or path.startswith("/ui/")):
+            await self.dashboard(scope, receive, send)
+        elif path == "/" and self.dashboard is not None and wants_html(scope):
+            await respond(send, 303, b"", b"text/plain", [(b"location", b"/ui/")])
         elif path == "/health":
             await respond(send, 200, _HEALTH)
         elif path == "/metrics":
@@ -137,5 +143,7 @@ async def _error(
 
 def build_app(services: Services) -> TollwayApp:
     from tollway.admin.api import build_admin
+    from tollway.dashboard.server import DashboardApp
 
-    return TollwayApp(services, build_admin(services))
+    admin = build_admin(services)
+    return TollwayApp(services, admin, DashboardApp(services, admin))

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from tollway.admin.budgets import budget_routes
+from tollway.admin.dashboard_api import dashboard_routes
 from tollway.admin.entities import entity_routes
 from tollway.admin.logs import log_routes
 from tollway.admin.pricing import pricing_routes
@@ -56,4 +57,5 @@ def build_admin(services: Services) -> FastAPI:
     app.include_router(provider_routes(services))
     app.include_router(log_routes(services))
     app.include_router(pricing_routes(services))
+    app.include_router(dashboard_routes(services))
     return app

@@ -67,7 +67,7 @@ def banner(
         f"Tollway gateway listening on {base}",
         f"  providers: {', '.join(providers)}",
         f"  admin API: {base}/api (OpenAPI: {base}/api/openapi.json)",
-        f"  dashboard: {base}/dashboard (coming in a later release)",
+        f"  dashboard: {base}/ui (log in with the admin token)",
     ]
     if simulated:
         lines.append(
