@@ -31,11 +31,11 @@ def expected_cost() -> Decimal:
 
 
 def send(gw: GatewayServer, secret: str) -> anthropic.types.Message:
-    client = anthropic.Anthropic(base_url=gw.base_url, api_key=secret, max_retries=0)
-    return client.messages.create(
-        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "hello"}],
-        extra_headers={"x-claude-code-session-id": "sess-browser-1"},
-    )  # fmt: skip
+    with anthropic.Anthropic(base_url=gw.base_url, api_key=secret, max_retries=0) as client:
+        return client.messages.create(
+            model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "hello"}],
+            extra_headers={"x-claude-code-session-id": "sess-browser-1"},
+        )  # fmt: skip
 
 
 def no_horizontal_scroll(page: Page) -> None:
