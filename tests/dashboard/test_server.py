@@ -73,11 +73,20 @@ async def test_failed_logins_lock_out_for_a_window() -> None:
     now = [0.0]
     store = SessionStore(clock=lambda: now[0])
     for _ in range(MAX_FAILURES):
-        assert not store.locked_out()
-        store.failed()
-    assert store.locked_out()
+        assert not store.locked_out("10.0.0.1")
+        store.failed("10.0.0.1")
+    assert store.locked_out("10.0.0.1")
+    assert not store.locked_out("10.0.0.2")  # per address: others still log in
     now[0] += 61
-    assert not store.locked_out()
+    assert not store.locked_out("10.0.0.1")
+
+
+async def test_lockout_through_the_form(gw: Running) -> None:
+    for _ in range(MAX_FAILURES):
+        r = await gw.client.post("/ui/login", data={"token": "guess"})
+        assert r.status_code == 401
+    r = await gw.client.post("/ui/login", data={"token": ADMIN})
+    assert r.status_code == 429 and "wait a minute" in r.text and "set-cookie" not in r.headers
 
 
 async def test_sessions_expire_and_follow_the_admin_token() -> None:
@@ -109,12 +118,16 @@ async def test_api_through_the_session_needs_the_csrf_token(gw: Running) -> None
         headers={"x-csrf-token": csrf, "origin": "http://127.0.0.1:9999"},
     )
     assert r.status_code == 403 and "cross-origin" in r.text
+    for origin in ("null", "http://gw.evil", "http://gw:80", "gw", "ftp://gw"):
+        r = await gw.client.post("/ui/api/virtual-keys", json={"name": "evil"},
+                                 headers={"x-csrf-token": csrf, "origin": origin})  # fmt: skip
+        assert r.status_code == 403, origin
     listed = await gw.client.get("/api/virtual-keys", headers=gw.admin)
     assert [k["name"] for k in listed.json()] == []
     r = await gw.client.post(
         "/ui/api/virtual-keys",
         json={"name": "ok"},
-        headers={"x-csrf-token": csrf, "origin": "http://gw"},
+        headers={"x-csrf-token": csrf, "origin": "https://gw"},  # TLS ended at a proxy
     )
     assert r.status_code == 201 and r.json()["key"].startswith("tw-")
 

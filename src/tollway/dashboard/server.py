@@ -99,13 +99,22 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 
 def _same_origin(scope: Scope) -> bool:
-    """No ``Origin`` (a same-origin GET, curl) or one naming this host exactly."""
+    """No ``Origin`` (curl, an old browser) or one naming this host and port exactly.
+
+    The scheme is not compared: behind a TLS-terminating proxy the browser says https while
+    the gateway sees http, and one host and port never serve two schemes.
+    """
     origin = _header(scope, b"origin")
     if origin is None:
         return True
     host = _header(scope, b"host")
-    scheme = scope.get("scheme", "http")
-    return host is not None and origin == f"{scheme}://{host}"
+    scheme, sep, netloc = origin.partition("://")
+    return bool(sep) and scheme in ("http", "https") and host is not None and netloc == host
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class DashboardApp:
@@ -168,7 +177,7 @@ class DashboardApp:
         if not _same_origin(scope):
             await self._login_page(send, 403, "Log-in refused: the form came from another site.")
             return
-        if self.sessions.locked_out():
+        if self.sessions.locked_out(_client(scope)):
             await self._login_page(send, 429, "Too many failed log-ins; wait a minute.")
             return
         try:
@@ -179,7 +188,7 @@ class DashboardApp:
         given = (form.get("token") or [""])[0].strip()
         token = self.services.admin_token
         if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            self.sessions.failed()
+            self.sessions.failed(_client(scope))
             await self._login_page(
                 send, 401, "That is not the admin token (TOLLWAY_ADMIN_TOKEN, or the token "
                 "printed at first start and stored beside the database)."

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 IDLE_TIMEOUT_S = 12 * 3600
 MAX_SESSIONS = 1000
-# Failed log-ins allowed per window before further attempts are refused for its rest.
+# Failed log-ins allowed per client address and window before that address is refused for
+# the rest of it (per address, so one noisy client cannot lock the admin out).
 MAX_FAILURES = 10
 FAILURE_WINDOW_S = 60.0
+MAX_TRACKED_CLIENTS = 10_000
 
 
 def digest(value: str) -> str:
@@ -49,7 +51,7 @@ class SessionStore:
         self._idle = idle_timeout_s
         self._max = max_sessions
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._failures: list[float] = []
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -79,11 +81,18 @@ class SessionStore:
     def end(self, sid: str) -> bool:
         return self._sessions.pop(digest(sid), None) is not None
 
-    def locked_out(self) -> bool:
-        """True while too many log-ins failed in the last window."""
+    def locked_out(self, client: str) -> bool:
+        """True while too many log-ins from ``client`` failed in the last window."""
         cutoff = self._clock() - FAILURE_WINDOW_S
-        self._failures = [t for t in self._failures if t > cutoff]
-        return len(self._failures) >= MAX_FAILURES
+        recent = [t for t in self._failures.get(client, ()) if t > cutoff]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return len(recent) >= MAX_FAILURES
 
-    def failed(self) -> None:
-        self._failures.append(self._clock())
+    def failed(self, client: str) -> None:
+        self._failures.setdefault(client, []).append(self._clock())
+        self._failures.move_to_end(client)
+        while len(self._failures) > MAX_TRACKED_CLIENTS:
+            self._failures.popitem(last=False)

@@ -10,12 +10,35 @@ function rate(p, k) {
   return v === null || v === undefined ? "—" : `$${v}`;
 }
 
+function link(url) {
+  return url ? h("a", { href: url, rel: "noreferrer noopener", target: "_blank" }, new URL(url).host) : null;
+}
+
+// Where a price came from: its own `source` (layer, name, url, checked) when the API gives
+// one, else the table's sources for its provider; overrides are marked.
 function origin(p, doc) {
-  const src = p.source || p.origin || (p.overridden ? "override (config or API)" : doc.source);
-  return h("span", {}, p.overridden ? badge("override", "warn") : null, " ", String(src ?? "—"),
-    p.as_of || p.source_date ? h("span", { class: "muted small" }, ` (${p.as_of || p.source_date})`) : null,
-    p.assumption ? h("div", { class: "muted small" }, `assumption: ${p.assumption}`) : null,
-    p.note ? h("div", { class: "muted small" }, p.note) : null);
+  const src = p.source && typeof p.source === "object" ? p.source : null;
+  const layer = p.layer || (src && src.layer) || (p.overridden ? "override" : "built-in table");
+  const parts = [badge(layer, p.overridden || ["api", "config"].includes(layer) ? "warn" : ""), " "];
+  if (src) {
+    parts.push(src.name || "", src.version ? ` ${src.version}` : "", " ", link(src.url),
+      src.checked ? h("span", { class: "muted small" }, ` checked ${src.checked}`) : null);
+  } else if (typeof p.source === "string") {
+    parts.push(p.source);
+  } else if (!p.overridden && doc.source && typeof doc.source === "object") {
+    const urls = doc.source[p.provider] || [];
+    urls.forEach((u, i) => parts.push(i ? ", " : "", link(u)));
+    parts.push(h("span", { class: "muted small" }, ` as of ${doc.as_of || "—"}`));
+  }
+  if (p.assumption) parts.push(h("div", { class: "muted small" }, `assumption: ${p.assumption}`));
+  if (p.note) parts.push(h("div", { class: "muted small" }, p.note));
+  return h("span", {}, parts);
+}
+
+function tableSource(doc) {
+  if (doc.base && doc.base.package) return `${doc.base.package} ${doc.base.version || ""}, as of ${doc.as_of || "—"}`;
+  if (typeof doc.source === "string") return `${doc.source}, as of ${doc.as_of || "—"}`;
+  return `the packaged price table, as of ${doc.as_of || "—"}`;
 }
 
 export async function pricingPage(ctx) {
@@ -23,9 +46,9 @@ export async function pricingPage(ctx) {
   let filter = "";
   const list = h("div", {});
   const draw = () => {
-    const rows = doc.data.filter((p) => !filter || (p.model || p.name || "").toLowerCase().includes(filter));
+    const rows = doc.data.filter((p) => !filter || (p.key || p.model || p.name || "").toLowerCase().includes(filter));
     replace(list, table([
-      { title: "Model", cell: (p) => h("span", { class: "mono" }, p.model || p.name) },
+      { title: "Model", cell: (p) => h("span", { class: "mono" }, p.key || p.model || p.name) },
       { title: "Provider", cell: (p) => p.provider || "—" },
       ...RATES.map((k) => ({ title: k.replace(/_/g, " "), num: true, cell: (p) => rate(p, k) })),
       { title: "Where it came from", cell: (p) => origin(p, doc) },
@@ -34,7 +57,7 @@ export async function pricingPage(ctx) {
   const search = h("input", { type: "search", id: "price-filter", placeholder: "claude-sonnet", "aria-label": "Filter models" });
   search.addEventListener("input", () => { filter = search.value.trim().toLowerCase(); draw(); });
   replace(ctx.root, h("h1", {}, "Pricing"),
-    h("p", { class: "muted" }, `USD per million tokens. Table: ${doc.source || "built in"}, as of ${doc.as_of || "—"}. `,
+    h("p", { class: "muted" }, `USD per million tokens. Prices from ${tableSource(doc)}. `,
       "Override a price with PUT /api/pricing/{model} or the config's pricing section."),
     section("Prices", h("div", { class: "field" }, h("label", { for: "price-filter" }, "Filter"), search), list));
   draw();
