@@ -10,15 +10,16 @@ from decimal import Decimal
 
 import anthropic
 import httpx
+import openai as openai_sdk
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import GatewayServer
+from conftest import OPENAI_UPSTREAM_KEY, GatewayServer
 from dashboard.conftest import PHONE, log_in, shot
 from tollway.accounting.cost import compute_cost
 from tollway.accounting.pricing import PriceBook
 from tollway.accounting.usage import Usage
-from upstream_mock import ANTHROPIC_USAGE
+from upstream_mock import ANTHROPIC_USAGE, MockUpstream
 
 MODEL = "claude-sonnet-4-5"
 pytestmark = pytest.mark.timeout(180)
@@ -202,3 +203,56 @@ def test_forms_by_keyboard_with_errors_beside_the_field(
     expect(page.get_by_role("row").filter(has_text="platform")).to_be_visible()
     listed = httpx.get(f"{gw.base_url}/api/teams", headers=gw.admin_headers()).json()
     assert [t["name"] for t in listed] == ["platform"]
+
+
+def test_top_up_a_budget_and_edit_a_provider(
+    page: Page, gateway_server: GatewayServer, mock_upstream: MockUpstream
+) -> None:
+    gw = gateway_server
+    log_in(page, gw)
+    secret = create_key(page, "erin", "2")
+    page.goto(gw.base_url + "/ui/#/budgets")
+    page.get_by_role("button", name="Top up key erin · 1d").click()
+    amount = page.get_by_label("Amount (USD), added to the current window only")
+    expect(amount).to_be_focused()
+    amount.fill("0")
+    page.get_by_role("button", name="Top up", exact=True).click()
+    expect(page.locator(".field").filter(has=amount).locator(".error")).to_contain_text(
+        "greater than 0"
+    )
+    amount.fill("3")
+    page.keyboard.press("Enter")
+    row = page.locator('[data-key="erin"]').get_by_role("row").filter(has_text="key erin · 1d")
+    expect(row).to_contain_text("$5.00")  # 2 + 3 for this window
+    shot(page, "13-budget-topped-up")
+    events = httpx.get(
+        f"{gw.base_url}/api/budgets/{_budget_id(gw, 'erin')}/events", headers=gw.admin_headers()
+    ).json()
+    assert [(e["action"], e["amount"], e["actor"]) for e in events] == [
+        ("top_up", "3", "dashboard")
+    ]
+
+    page.goto(gw.base_url + "/ui/#/providers")
+    page.get_by_role("button", name="Edit openai").click()
+    page.get_by_label("Models it serves (bare names, comma-separated)").fill("gpt-4.1-mini")
+    page.get_by_role("button", name="Save provider").click()
+    expect(page.get_by_role("row").filter(has_text="openai").first).to_contain_text("gpt-4.1-mini")
+    providers = httpx.get(f"{gw.base_url}/api/providers", headers=gw.admin_headers()).json()
+    openai = next(p for p in providers if p["name"] == "openai")
+    assert openai["models"] == ["gpt-4.1-mini"] and openai["keys"][0]["value"] == "<redacted>"
+    shot(page, "14-provider-edited")
+    # The stored key survived the edit: a request for the new model reaches the upstream
+    # with it.
+    with openai_sdk.OpenAI(base_url=gw.base_url + "/v1", api_key=secret, max_retries=0) as client:
+        client.chat.completions.create(
+            model="gpt-4.1-mini", messages=[{"role": "user", "content": "x"}]
+        )
+    sent = mock_upstream.requests[-1]
+    assert sent.raw_path.startswith("/v1/chat/completions")
+    assert sent.header("authorization") == f"Bearer {OPENAI_UPSTREAM_KEY}"
+
+
+def _budget_id(gw: GatewayServer, key_name: str) -> str:
+    keys = httpx.get(f"{gw.base_url}/api/dashboard/budgets", headers=gw.admin_headers()).json()
+    (key,) = [k for k in keys if k["name"] == key_name]
+    return str(key["budgets"][0]["budget_id"])
