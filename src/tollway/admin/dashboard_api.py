@@ -143,7 +143,7 @@ def dashboard_routes(services: Services) -> APIRouter:
         for key in sorted(snap.keys.values(), key=lambda k: k.name):
             statuses = services.admission.statuses(key)
             blocked = _blocked(key, statuses, now)
-            in_flight = services.admission.limiter.in_flight(f"vk:{key.id}")
+            in_flight = services.slots.in_flight(f"vk:{key.id}")
             cap = key.rate_limit.concurrency_max if key.rate_limit else None
             if blocked is None and cap is not None and in_flight >= cap:
                 blocked = f"all {cap} concurrent request slots are in use"
