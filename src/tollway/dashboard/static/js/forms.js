@@ -75,6 +75,7 @@ export class Form {
       error.hidden = true;
       error.textContent = "";
       control.removeAttribute("aria-invalid");
+      for (const el of control.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
     }
   }
 
@@ -96,7 +97,8 @@ export class Form {
       const name = this.slotFor(key);
       if (!name) { loose.push(`${key}: ${msg}`); continue; }
       const { control, error } = this.inputs.get(name);
-      const detail = key === name ? msg : `${key.slice(name.length + 1)}: ${msg}`;
+      const sub = key.slice(name.length + 1);
+      const detail = key === name ? msg : control.describe ? control.describe(sub, msg) : `${sub}: ${msg}`;
       error.textContent = error.textContent ? `${error.textContent}; ${detail}` : detail;
       error.hidden = false;
       control.setAttribute("aria-invalid", "true");
@@ -145,6 +147,16 @@ export function budgetsEditor(form, name, budgets = []) {
   control.append(add, error);
   form.register(name, control, error);
   control.value = () => [...rows.children].map((r) => r._value()).filter((b) => b.max_limit !== "");
+  // "0.max_limit" -> "Budget 1, amount: ...", and that row's control marked invalid.
+  control.describe = (sub, msg) => {
+    const [index, field] = sub.split(".");
+    const filled = [...rows.children].filter((r) => r._value().max_limit !== "");
+    const row = filled[Number(index)];
+    const names = { max_limit: "amount", reset_duration: "window", calendar_aligned: "calendar" };
+    const input = row && row.querySelector(field === "reset_duration" ? "select" : "input");
+    if (input) input.setAttribute("aria-invalid", "true");
+    return `Budget ${Number(index) + 1}${field ? `, ${names[field] || field}` : ""}: ${msg}`;
+  };
   return control;
 }
 

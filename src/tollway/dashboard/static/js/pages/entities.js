@@ -96,8 +96,8 @@ async function entityForm(kind, record, done) {
     form.add(budgets);
     form.add(h("fieldset", {}, h("legend", {}, "Allowed provider and models"), h("div", { class: "row" },
       form.field("provider_configs.0.provider", "Provider", { value: grant.provider || "*", options: providers }),
-      form.field("provider_configs.0.allowed_models", "Models", { value: (grant.allowed_models || ["*"]).join(", "),
-        hint: "comma-separated: exact, *, glob (claude-haiku-*) or regex:^gpt-5$" }))));
+      form.field("provider_configs.0.allowed_models", "Models", { value: (grant.allowed_models || ["*"]).join(", ") })),
+      h("span", { class: "hint" }, "Models: comma-separated; exact, *, a glob (claude-haiku-*) or regex:^gpt-5$")));
     form.add(rateLimitFields(form, r.rate_limit));
     form.add(h("div", { class: "row" },
       form.field("session_budget.max_limit", "Budget per agent session (USD)", { type: "number", step: "0.01", value: r.session_budget?.max_limit ?? "" }),
