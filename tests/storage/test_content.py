@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tollway.observability import chunks
-from tollway.observability.content import scope_of
+from tollway.observability.content import Preparer, scope_of
 from tollway.observability.retention import DAY, ContentRetention
 from tollway.observability.writer import LogWriter
 from tollway.storage import queries
@@ -340,3 +340,35 @@ def test_pieces_join_to_the_body(body: bytes, min_size: int) -> None:
     ends = chunks.cuts(body, min_size)
     assert ends[-1] == len(body) and ends == sorted(set(ends))
     assert b"".join(chunks.split(body, min_size)) == body
+
+
+_EDIT = st.tuples(
+    st.sampled_from(["insert", "delete", "replace", "same"]),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.binary(max_size=3000) | st.sampled_from([b"},{", b"}]", b"x" * 2500]),
+)
+
+
+@settings(max_examples=300)
+@given(first=st.binary(min_size=0, max_size=20_000), edits=st.lists(_EDIT, max_size=12),
+       min_size=st.sampled_from([1, 64, 700, 2048]))  # fmt: skip
+def test_each_body_of_a_session_joins_back_exactly(
+    first: bytes, edits: list[Any], min_size: int
+) -> None:
+    """The preparer takes over pieces of the session's last body (same start, same end);
+    whatever the edit between two bodies, the manifest names exactly the new body."""
+    prep = Preparer(min_size=min_size)
+    stored: dict[bytes, bytes] = {}
+    body = first + b'{"a":1},{"b":2}]' * 300
+    for i, (kind, a, b, data) in enumerate([("same", 0.0, 0.0, b""), *edits]):
+        lo, hi = sorted((int(a * len(body)), int(b * len(body))))
+        if kind == "insert":
+            body = body[:lo] + data + body[lo:]
+        elif kind == "delete":
+            body = body[:lo] + body[hi:]
+        elif kind == "replace":
+            body = body[:lo] + data + body[hi:]
+        out = prep.prepare(ContentRecord(str(i), 0.0, body, b""), "scope")
+        stored.update(out.chunks)
+        assert chunks.join(out.request_body, stored) == body

@@ -45,13 +45,19 @@ def cuts(body: bytes, min_size: int = MIN_SIZE) -> list[int]:
     points are after ``},{`` (between array elements), before ``}]`` (the end of a content
     array) and before ``,"cache_control":``: Claude Code moves its cache marker to the
     newest message each turn, and these two keep the message before it the same bytes.
+    """
+    return list(iter_cuts(body, 0, min_size))
+
+
+def iter_cuts(body: bytes, start: int = 0, min_size: int = MIN_SIZE) -> Iterator[int]:
+    """The end offsets of ``cuts``, for the pieces from ``start`` on, one at a time.
 
     The scan looks for ``}`` (``find`` of one byte is ``memchr``, many times faster than
     of a longer needle) and checks the bytes after it; the marker's next position is
     remembered, so the body is scanned for it once.
     """
-    n, out, start, find = len(body), [], 0, body.find
-    marker = find(MARKER)
+    n, find = len(body), body.find
+    marker = find(MARKER, start)
     while start + min_size < n:
         low = start + min_size
         if 0 <= marker < low:
@@ -68,13 +74,11 @@ def cuts(body: bytes, min_size: int = MIN_SIZE) -> list[int]:
             i = find(b"}", i + 1)
         if marker >= 0 and (best < 0 or marker < best):
             best = marker
-        if best < 0:
+        if best < 0 or best == n:
             break
-        out.append(best)
+        yield best
         start = best
-    if not out or out[-1] != n:
-        out.append(n)
-    return out
+    yield n
 
 
 def split(body: bytes, min_size: int = MIN_SIZE) -> list[bytes]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import zstandard
 
@@ -22,6 +23,7 @@ from tollway.observability import chunks
 from tollway.storage.records import ContentRecord, StoredContent
 
 MAX_KNOWN = 200_000  # chunk digests remembered, over all scopes (about 16 MB)
+MAX_LAST_BYTES = 64 * 1024 * 1024  # sessions' last bodies kept to compare the next with
 
 
 def scope_of(vk_id: str | None, session_id: str | None) -> str | None:
@@ -32,33 +34,61 @@ def scope_of(vk_id: str | None, session_id: str | None) -> str | None:
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
+@dataclass(slots=True)
+class _Body:
+    """A scope's last body as prepared: its bytes, piece ends and manifest entries."""
+
+    data: bytes
+    ends: list[int]
+    entries: list[tuple[int, bytes]]
+    inline: list[bool]
+
+    def start(self, j: int) -> int:
+        return self.ends[j - 1] if j else 0
+
+
+@dataclass(slots=True)
+class _Scope:
+    known: set[bytes] = field(default_factory=set)  # chunks sent in this generation
+    last: _Body | None = None
+
+
 class Preparer:
+    """Bodies into manifests. A new body of a session is compared with the session's last
+    one first: pieces of the same bytes at the start, and at the same distance from the
+    end, are taken over without cutting or hashing them again (a compare is a ``memcmp``,
+    many times cheaper than SHA-256), so a turn costs about what it adds."""
+
     def __init__(self, level: int = chunks.LEVEL, min_size: int = chunks.MIN_SIZE) -> None:
         self.generation = -1  # unknown until the store's guard names it (ChunksSwept)
         self.min_size = min_size
         self._zstd = zstandard.ZstdCompressor(level=level)
-        self._known: OrderedDict[str, set[bytes]] = OrderedDict()
+        self._scopes: OrderedDict[str, _Scope] = OrderedDict()
         self._count = 0
+        self._last_bytes = 0
 
     def reset(self, generation: int) -> None:
         """Forget every stored chunk: the next bodies send all of theirs."""
         self.generation = generation
-        self._known.clear()
-        self._count = 0
+        self._scopes.clear()
+        self._count = self._last_bytes = 0
 
     def compress(self, data: bytes) -> bytes:
         return self._zstd.compress(data) if data else b""
 
-    def _scope(self, scope: str) -> set[bytes]:
-        known = self._known.get(scope)
-        if known is None:
-            known = self._known[scope] = set()
+    def _scope(self, scope: str) -> _Scope:
+        state = self._scopes.get(scope)
+        if state is None:
+            state = self._scopes[scope] = _Scope()
         else:
-            self._known.move_to_end(scope)
-        while self._count > MAX_KNOWN and len(self._known) > 1:
-            _old, forgotten = self._known.popitem(last=False)
-            self._count -= len(forgotten)
-        return known
+            self._scopes.move_to_end(scope)
+        while (self._count > MAX_KNOWN or self._last_bytes > MAX_LAST_BYTES) and len(
+            self._scopes
+        ) > 1:
+            _old, forgotten = self._scopes.popitem(last=False)
+            self._count -= len(forgotten.known)
+            self._last_bytes -= len(forgotten.last.data) if forgotten.last else 0
+        return state
 
     def prepare(self, content: ContentRecord, scope: str | None) -> StoredContent:
         response = self.compress(content.response_body)
@@ -66,29 +96,66 @@ class Preparer:
         if scope is None:
             return StoredContent(content.request_id, content.created_at, None,
                                  self.compress(body), response, (), content)  # fmt: skip
-        known = self._scope(scope)
-        view = memoryview(body)
-        entries: list[tuple[int, bytes]] = []
-        inline: list[bool] = []
+        state = self._scope(scope)
+        out = _Body(body, [], [], [])
         new: list[tuple[bytes, bytes]] = []
-        start = 0
-        for end in chunks.cuts(body, self.min_size):
-            piece = view[start:end]
+        last, start = state.last, 0
+        if last is not None:
+            start = _same_start(body, last, out)
+        tails = _tails(last) if last is not None else {}
+        view = memoryview(body)
+        for end in chunks.iter_cuts(body, start, self.min_size):
+            j = tails.get(len(body) - start)
+            if j is not None and last is not None and body.endswith(last.data[last.start(j) :]):
+                shift = len(body) - len(last.data)
+                out.ends += [e + shift for e in last.ends[j:]]
+                out.entries += last.entries[j:]
+                out.inline += last.inline[j:]
+                break
+            self._piece(view[start:end], state.known, out, new)
             start = end
-            if len(piece) <= chunks.INLINE_MAX:
-                entries.append((len(piece), bytes(piece)))
-                inline.append(True)
-                continue
-            ref = chunks.digest(piece)
-            if ref not in known:
-                known.add(ref)
-                self._count += 1
-                new.append((ref, self._zstd.compress(piece)))
-            entries.append((len(piece), ref))
-            inline.append(False)
-        manifest = chunks.encode_manifest(entries, inline)
+        self._last_bytes += len(body) - (len(last.data) if last else 0)
+        state.last = out
+        manifest = chunks.encode_manifest(out.entries, out.inline)
         return StoredContent(content.request_id, content.created_at, scope, manifest,
                              response, tuple(new), content)  # fmt: skip
 
+    def _piece(
+        self, piece: memoryview, known: set[bytes], out: _Body, new: list[tuple[bytes, bytes]]
+    ) -> None:
+        out.ends.append((out.ends[-1] if out.ends else 0) + len(piece))
+        if len(piece) <= chunks.INLINE_MAX:
+            out.entries.append((len(piece), bytes(piece)))
+            out.inline.append(True)
+            return
+        ref = chunks.digest(piece)
+        if ref not in known:
+            known.add(ref)
+            self._count += 1
+            new.append((ref, self._zstd.compress(piece)))
+        out.entries.append((len(piece), ref))
+        out.inline.append(False)
+
     def prepare_all(self, items: list[tuple[ContentRecord, str | None]]) -> list[StoredContent]:
         return [self.prepare(content, scope) for content, scope in items]
+
+
+def _same_start(body: bytes, last: _Body, out: _Body) -> int:
+    """Take over the last body's leading pieces that ``body`` repeats; returns where the
+    first differing piece starts. The last body's final piece is never taken: it ended
+    where that body did, not at a cut point."""
+    start = 0
+    for j in range(len(last.ends) - 1):
+        end = last.ends[j]
+        if end > len(body) or not body.startswith(last.data[start:end], start):
+            break
+        out.ends.append(end)
+        out.entries.append(last.entries[j])
+        out.inline.append(last.inline[j])
+        start = end
+    return start
+
+
+def _tails(last: _Body) -> dict[int, int]:
+    """Distance from the end of the last body's piece starts -> the piece's index."""
+    return {len(last.data) - last.start(j): j for j in range(len(last.ends))}
