@@ -79,6 +79,9 @@ class Budget(_Model):
     max_limit: Annotated[float, Field(gt=0)] | str
     reset_duration: str
     calendar_aligned: bool = False
+    # When what is left cannot cover a request's worst case, lower its output cap to what
+    # it affords (at least 1,024 tokens) instead of refusing it.
+    shrink_to_fit: bool = True
 
     @field_validator("reset_duration")
     @classmethod
@@ -93,6 +96,7 @@ class Budget(_Model):
 
 class SessionBudget(_Model):
     max_limit: Annotated[float, Field(gt=0)] | str
+    shrink_to_fit: bool = True
 
 
 class RateLimit(_Model):

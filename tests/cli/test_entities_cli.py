@@ -33,7 +33,8 @@ def test_keys_create_with_flags(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert doc["rate_limit"]["concurrency_max"] == 3
     assert doc["provider_configs"] == [{"provider": "*", "weight": 1.0,
         "allowed_models": ["claude-haiku-*"], "budgets": [], "rate_limit": None}]  # fmt: skip
-    assert doc["team_id"] == team and doc["session_budget"] == {"max_limit": 5.0}
+    assert doc["team_id"] == team
+    assert doc["session_budget"] == {"max_limit": 5.0, "shrink_to_fit": True}
     listed = _run(capsys, "keys", "list", "--db", db)
     assert "alice" in listed and doc["key"] not in listed
     status = json.loads(_run(capsys, "status", "alice", "--db", db))

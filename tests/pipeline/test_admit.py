@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from inprocess import Running, running
-from tollway.accounting.cost import input_token_upper_bound, worst_case_cost
+from tollway.accounting.bounds import read_shape, request_bound
+from tollway.accounting.limits import model_limits
 from tollway.config import Budget, RateLimit, SessionBudget
 
 # Billed at Anthropic's prices: the simulated provider alone costs nothing.
@@ -125,9 +126,9 @@ def _worst(gw: Running) -> Decimal:
     """The reservation one MSG request makes (worst-case input and output)."""
     price = gw.services.prices.lookup("claude-sonnet-4-5")
     assert price is not None
-    worst = worst_case_cost(price, input_token_upper_bound(len(MSG)), 12)
-    assert worst is not None
-    return worst
+    return request_bound(
+        read_shape(MSG, "anthropic"), price, model_limits("claude-sonnet-4-5")
+    ).cost
 
 
 async def test_402_message_names_level_spend_and_reset(tmp_path: Path) -> None:

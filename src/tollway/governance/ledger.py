@@ -47,9 +47,10 @@ class BudgetSpec:
     calendar_aligned: bool
     anchor: datetime
     tz: str = "UTC"
+    shrink_to_fit: bool = True  # a request may be shrunk to fit what is left of it
 
     def __post_init__(self) -> None:
-        _require_money(self.max_limit, "max_limit")
+        _requiremoney(self.max_limit, "max_limit")
         if self.anchor.tzinfo is None or self.anchor.utcoffset() is None:
             raise ValueError(f"budget {self.budget_id}: anchor must be an aware datetime")
         try:
@@ -107,9 +108,9 @@ class Refusal:
         label = f"{owner} budget"
         if self.duration is not None:
             label += f" {self.duration}"
-        text = f"{label}: spent {_money(self.spent)} of {_money(self.limit)}"
+        text = f"{label}: spent {money(self.spent)} of {money(self.limit)}"
         if self.reserved:
-            text += f" ({_money(self.reserved)} more in flight)"
+            text += f" ({money(self.reserved)} more in flight)"
         if self.resets_at is None:
             return text + ", does not reset"
         return text + f", resets {_timestamp(self.resets_at)}"
@@ -219,7 +220,7 @@ class Ledger:
         self, specs: Sequence[BudgetSpec], amount: Decimal, now: datetime
     ) -> Reservation | Refusal:
         """Reserve `amount` in every budget of `specs` at once, or refuse and reserve nothing."""
-        _require_money(amount, "amount")
+        _requiremoney(amount, "amount")
         accounts: list[_Account] = []
         starts: list[datetime] = []
         for spec in specs:
@@ -240,12 +241,24 @@ class Ledger:
         self._open[reservation.id] = reservation
         return reservation
 
+    def room(self, specs: Sequence[BudgetSpec], now: datetime) -> list[tuple[BudgetSpec, Decimal]]:
+        """What each budget of `specs` could still reserve now (never negative)."""
+        out = []
+        for spec in specs:
+            self.register(spec)
+            account = self._accounts[spec.budget_id]
+            account.touch(now)
+            out.append(
+                (account.spec, max(_ZERO, account.limit() - account.spent - account.reserved))
+            )
+        return out
+
     def settle(self, reservation: Reservation, actual: Decimal, now: datetime) -> None:
         """Free the reservation and charge `actual` to the window containing `now`.
 
         `actual` may exceed what was reserved; it is recorded as is. Settling twice is a no-op.
         """
-        _require_money(actual, "actual")
+        _requiremoney(actual, "actual")
         if self._open.pop(reservation.id, None) is None:
             return
         for key in reservation.keys:
@@ -272,8 +285,8 @@ class Ledger:
         Applied when the budget is next touched, and only if `window_start` is then its
         current window; it never lowers spend already counted in memory.
         """
-        _require_money(spent, "spent")
-        _require_money(credit, "credit")
+        _requiremoney(spent, "spent")
+        _requiremoney(credit, "credit")
         restored = (window_start, spent, credit)
         account = self._accounts.get(budget_id)
         if account is None:
@@ -310,7 +323,7 @@ class Ledger:
 
     def top_up(self, budget_id: str, amount: Decimal, now: datetime) -> None:
         """Raise the limit by `amount` until the current window ends."""
-        _require_money(amount, "amount")
+        _requiremoney(amount, "amount")
         account = self._account(budget_id)
         account.touch(now)
         account.credit += amount
@@ -326,14 +339,15 @@ class Ledger:
         return account
 
 
-def _require_money(value: Decimal, name: str) -> None:
+def _requiremoney(value: Decimal, name: str) -> None:
     if not isinstance(value, Decimal):
         raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
     if not value.is_finite() or value < 0:
         raise ValueError(f"{name} must be a finite, non-negative amount, not {value}")
 
 
-def _money(value: Decimal) -> str:
+def money(value: Decimal) -> str:
+    """``$4.20``; amounts under a dollar that need more places keep them (``$0.000001``)."""
     cents = value.quantize(_CENT)
     if cents == value or abs(value) >= 1 or value == 0:
         return f"${cents}"

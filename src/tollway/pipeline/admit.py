@@ -10,17 +10,33 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tollway.accounting.cost import input_token_upper_bound, worst_case_cost
-from tollway.accounting.pricing import PriceBook
+from tollway.accounting.bounds import (
+    Bound,
+    RequestShape,
+    fit_output,
+    read_shape,
+    request_bound,
+    token_bound,
+    with_output_cap,
+)
+from tollway.accounting.limits import model_limits
+from tollway.accounting.pricing import ModelPrice, PriceBook
 from tollway.config import Budget, Config, RateLimit
 from tollway.errors import BudgetExceeded, PermissionDenied, RateLimited
 from tollway.governance.entities import CustomerRecord, KeyRecord, TeamRecord
-from tollway.governance.ledger import BudgetSpec, BudgetStatus, Ledger, Refusal, Reservation
+from tollway.governance.ledger import (
+    BudgetSpec,
+    BudgetStatus,
+    Ledger,
+    Refusal,
+    Reservation,
+    money,
+)
 from tollway.governance.ratelimit import Permit, RateLimiter, RateLimitSpec
 from tollway.governance.windows import parse_duration
 from tollway.storage.records import SpendRecord
@@ -29,17 +45,19 @@ if TYPE_CHECKING:
     from tollway.pipeline.registry import Registry, Snapshot
     from tollway.pipeline.route import Target
     from tollway.storage.base import Store
-    from tollway.surfaces.base import RequestFields
 
-# When a request names no output cap, its worst case assumes this many output tokens.
-DEFAULT_MAX_OUTPUT = 64_000
 _SPEND_LOOKBACK_S = 400 * 86400
 
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
+    """What admission granted: the reservation and permit to settle, and the body to send
+    when admission changed it (an output cap shrunk to fit the budget), else None."""
+
     reservation: Reservation | None
     permit: Permit | None
+    body: bytes | None = None
+    bound: Bound | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +72,20 @@ class _KeyPlan:
     provider_caps: dict[str, list[tuple[str, int]]]
 
 
+def _refusal_message(refusal: Refusal, owner: str, amount: Decimal) -> str:
+    """The 402 text: what was hit, and whether waiting for the reset can help at all."""
+    text = (
+        f"budget exceeded: {refusal.describe(owner)}. This request could cost up to ${amount:.4f}"
+    )
+    if amount > refusal.limit:
+        return (
+            text + f", more than the whole budget ({money(refusal.limit)}), so it can never run "
+            "under it: lower max_tokens, send less context, or ask your gateway admin to "
+            "raise the budget"
+        )
+    return text + "; ask your gateway admin to raise the budget, or wait for the reset"
+
+
 def budget_id(scope: str, budget: Budget) -> str:
     return f"{scope}/{budget.reset_duration}"
 
@@ -61,7 +93,8 @@ def budget_id(scope: str, budget: Budget) -> str:
 def _budget_specs(scope: str, budgets: list[Budget], anchor: datetime, tz: str) -> list[BudgetSpec]:
     return [
         BudgetSpec(budget_id(scope, b), scope, Decimal(str(b.max_limit)),
-                   parse_duration(b.reset_duration), b.calendar_aligned, anchor, tz)
+                   parse_duration(b.reset_duration), b.calendar_aligned, anchor, tz,
+                   b.shrink_to_fit)
         for b in budgets
     ]  # fmt: skip
 
@@ -176,34 +209,38 @@ class Admission:
         if spec is None or spec.max_limit != limit:
             anchor = spec.anchor if spec else now
             spec = BudgetSpec(f"session:{key.id}:{session}", f"session:{key.id}:{session}",
-                              limit, None, False, anchor, "UTC")  # fmt: skip
+                              limit, None, False, anchor, "UTC",
+                              key.session_budget.shrink_to_fit)  # fmt: skip
             self._sessions[(key.id, session)] = spec
             while len(self._sessions) > self.max_sessions:
                 _, old = self._sessions.popitem(last=False)
                 self.ledger.forget(old.budget_id)
         return spec
 
-    def worst_case(self, target: Target, fields: RequestFields, body_len: int) -> Decimal | None:
+    def price(self, target: Target) -> ModelPrice:
+        """The request's price, or the configured fallback; refused when there is neither:
+        nothing is free under a budget."""
         price = self.prices.resolve(target.model, target.provider.name)
         if price is None:
-            # Nothing is free under a budget: without a price (or gateway.fallback_price)
-            # the request is refused rather than recorded at $0.
             why = "unpriced models are refused" if self.refuse_unpriced else (
                 "a budget applies and no gateway.fallback_price is set")  # fmt: skip
             raise PermissionDenied(
                 f"model {target.requested!r} has no price in this gateway and {why}; add it "
                 "under `pricing:` in the config or with PUT /api/pricing/{model}"
             )
-        max_out = fields.max_tokens or fields.max_completion_tokens or fields.max_output_tokens
-        return worst_case_cost(price, input_token_upper_bound(body_len),
-                               max_out or DEFAULT_MAX_OUTPUT)  # fmt: skip
+        return price
+
+    def worst_case(self, target: Target, body: bytes, dialect: str) -> Bound:
+        """The request's bound (`accounting.bounds`); refused when the model has no price."""
+        price = self.price(target)
+        return request_bound(read_shape(body, dialect), price, model_limits(target.model))
 
     def admit(
         self,
         key: KeyRecord,
         target: Target,
-        fields: RequestFields,
-        body_len: int,
+        body: bytes,
+        dialect: str,
         session: str | None,
         billable: bool = True,
     ) -> Ticket:
@@ -221,11 +258,19 @@ class Admission:
             session_spec = self._session_spec(key, session, now)
             if session_spec is not None:
                 specs = [*specs, session_spec]
-        needs_price = specs or self.refuse_unpriced
-        amount = self.worst_case(target, fields, body_len) if needs_price else None
+        counts_tokens = any(spec.token_max_limit for spec in limits)
+        shape = read_shape(body, dialect) if specs or counts_tokens else None
+        price = self.price(target) if specs or self.refuse_unpriced else None
+        bound = None
+        if shape is not None and price is not None and specs:
+            bound = request_bound(shape, price, model_limits(target.model))
         permit = None
         if limits:
-            outcome = self.limiter.acquire(limits, body_len // 4, time.time())
+            tokens = 0
+            if shape is not None and counts_tokens:
+                prompt, out, _uses = token_bound(shape, model_limits(target.model))
+                tokens = prompt + out  # corrected to the real count when the request settles
+            outcome = self.limiter.acquire(limits, tokens, time.time())
             if not isinstance(outcome, Permit):
                 window = outcome.window.describe() if outcome.window else "window"
                 raise RateLimited(
@@ -234,20 +279,59 @@ class Admission:
                     retry_after=outcome.retry_after,
                 )
             permit = outcome
-        reservation = None
-        if specs:
-            result = self.ledger.reserve(specs, amount or Decimal(0), now)
-            if isinstance(result, Refusal):
-                if permit is not None:
-                    self.limiter.release(permit, 0, time.time())
-                raise BudgetExceeded(
-                    f"budget exceeded: {result.describe(self.describe(result.key.scope))}. "
-                    "This request could cost up to "
-                    f"${amount or 0:.4f}; ask your gateway admin to raise the budget, "
-                    "or wait for the reset"
-                )
-            reservation = result
-        return Ticket(reservation, permit)
+        if not specs:
+            return Ticket(None, permit)
+        try:
+            return self._reserve(specs, target, body, dialect, shape, price, bound, permit, now)
+        except BudgetExceeded:
+            if permit is not None:
+                self.limiter.release(permit, 0, time.time())
+            raise
+
+    def _reserve(
+        self,
+        specs: list[BudgetSpec],
+        target: Target,
+        body: bytes,
+        dialect: str,
+        shape: RequestShape | None,
+        price: ModelPrice | None,
+        bound: Bound | None,
+        permit: Permit | None,
+        now: datetime,
+    ) -> Ticket:
+        amount = bound.cost if bound is not None else Decimal(0)
+        result = self.ledger.reserve(specs, amount, now)
+        if isinstance(result, Reservation):
+            return Ticket(result, permit, None, bound)
+        sent = None
+        if shape is not None and price is not None:
+            fitted = self._fit(specs, shape, price, target, now)
+            if fitted is not None:
+                cap, bound = fitted
+                result = self.ledger.reserve(specs, bound.cost, now)
+                if isinstance(result, Reservation):
+                    sent = with_output_cap(body, dialect, cap)
+                    return Ticket(result, permit, sent, bound)
+        raise BudgetExceeded(_refusal_message(result, self.describe(result.key.scope), amount))
+
+    def _fit(
+        self,
+        specs: list[BudgetSpec],
+        shape: RequestShape,
+        price: ModelPrice,
+        target: Target,
+        now: datetime,
+    ) -> tuple[int, Bound] | None:
+        """A smaller output cap that fits every budget, when all short budgets allow it."""
+        rooms = self.ledger.room(specs, now)
+        if not all(spec.shrink_to_fit for spec, _ in rooms):
+            return None
+        limits = model_limits(target.model)
+        cap = fit_output(shape, price, limits, min(room for _, room in rooms))
+        if cap is None:
+            return None
+        return cap, request_bound(replace(shape, output_cap=cap), price, limits)
 
     def settle(self, ticket: Ticket, cost: Decimal, tokens: int) -> None:
         if ticket.reservation is not None:

@@ -173,9 +173,11 @@ class Gateway:
                 call, self.admission.provider_caps(call.key, call.target.provider.name)
             )
             call.ticket = self.admission.admit(
-                call.key, call.target, fields, len(call.body), call.session,
+                call.key, call.target, call.body, route.surface.dialect, call.session,
                 billable=route.billable,
             )  # fmt: skip
+            if call.ticket.body is not None:  # output cap shrunk to fit the budget
+                call.body = call.ticket.body
             watcher = asyncio.create_task(_wait_disconnect(receive))
             if task is not None:
                 cancel = _canceller(task)
