@@ -40,7 +40,9 @@ async def running(tmp_path: Path, config_text: str = "") -> AsyncIterator[Runnin
     # Billed at Anthropic's prices so that budgets have something to count; the simulated
     # provider alone costs nothing (tests/pipeline/test_simulated_cost.py).
     config = parse_config(config_text or PRICED_SIMULATED)
-    services = Services(config, open_store(f"sqlite:///{tmp_path / 'gw.db'}"))
+    services = Services(
+        config, open_store(f"sqlite:///{tmp_path / 'gw.db'}"), journal=tmp_path / "gw.db.journal"
+    )
     services.admin_token = ADMIN
     await services.start()
     app = build_app(services)

@@ -187,6 +187,8 @@ class GatewayConfig(_Model):
     body_timeout_s: float = Field(default=60, gt=0, le=3600)
     # How long a request past a concurrency limit waits for a slot before its 429.
     concurrency_wait_s: float = Field(default=5, ge=0, le=600)
+    # How long a request whose client went away keeps its upstream to read the usage.
+    disconnect_grace_s: float = Field(default=20, ge=0, le=600)
 
 
 class ServerConfig(_Model):

@@ -19,8 +19,10 @@ from tollway.observability.retention import ContentRetention
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
 from tollway.pipeline.asgi import BodyBytes
+from tollway.pipeline.disconnect import DisconnectPolicy
 from tollway.pipeline.handler import Gateway
 from tollway.pipeline.meter import Meter
+from tollway.pipeline.recovery import recover
 from tollway.pipeline.registry import Registry
 from tollway.pipeline.route import Router
 from tollway.pipeline.slots import SlotGate
@@ -28,6 +30,7 @@ from tollway.providers.base import KeyChoice, Provider
 from tollway.providers.http import HTTPProvider, UpstreamLimits
 from tollway.providers.simulated import SimulatedProvider
 from tollway.storage.base import Store
+from tollway.storage.journal import Journal
 
 log = logging.getLogger("tollway")
 
@@ -74,14 +77,16 @@ def upstream_limits(pc: ProviderConfig) -> UpstreamLimits:
 class Services:
     """``services = Services(config, store); await services.start(); ...; await stop()``."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, journal: Path | None = None) -> None:
         self.config = config
         self.store = store
+        # Open budget reservations outlive a crash when journaled (storage/journal.py).
+        self.journal = Journal(journal) if journal is not None else None
         self.providers = build_providers(config)
         self.prices = PriceBook(overrides=config.pricing, fallback=config.gateway.fallback_price)
         self.prices.bind_providers(price_providers(config))
         self.registry = Registry(store)
-        self.admission = Admission(self.registry, self.prices, config)
+        self.admission = Admission(self.registry, self.prices, config, self.journal)
         self.writer = LogWriter(
             store,
             queue_size=config.logging.queue_size,
@@ -90,6 +95,7 @@ class Services:
             spend_source=self.admission.dirty_spend,
             spool_dir=Path(config.logging.spool_dir) if config.logging.spool_dir else None,
             spool_bytes=int(config.logging.spool_mb * 1024 * 1024),
+            on_written=self.journal.committed if self.journal is not None else None,
         )
         self.retention = ContentRetention(store, config.logging.retention_days)
         self.metrics = Metrics()
@@ -128,6 +134,7 @@ class Services:
             body_timeout_s=gw.body_timeout_s,
             body_bytes=BodyBytes(max(gw.max_body_bytes_in_flight, gw.max_body_bytes)),
         )
+        self.gateway.disconnects = DisconnectPolicy(gw.disconnect_grace_s)
         self.started = False
         self.admin_token = ""
         self.freeze_gc = False  # the server sets it; tests start many Services per process
@@ -172,6 +179,8 @@ class Services:
         await self._stored_providers()
         await apply_declared(self.config, self.store)
         await self.registry.refresh(force=True)
+        if self.journal is not None:
+            await recover(self.store, self.journal, self.registry.snapshot)
         await self.admission.load(self.store)
         self.registry.start()
         self.writer.start()
@@ -190,6 +199,8 @@ class Services:
         await self.registry.stop()
         await self.retention.stop()
         await self.writer.stop()
+        if self.journal is not None:
+            self.journal.close()
         for provider in [*self.providers.values(), *self._retired]:
             await provider.close()
         await self.store.close()

@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from tollway.errors import NotFound
-from tollway.governance.ledger import BudgetStatus
+from tollway.governance.ledger import BudgetStatus, money
 from tollway.storage.records import BudgetEvent
 
 if TYPE_CHECKING:
+    from tollway.governance.entities import KeyRecord
+    from tollway.pipeline.admit import Admission
     from tollway.services import Services
 
 
@@ -41,6 +43,33 @@ def status_json(s: BudgetStatus) -> dict[str, Any]:
     }
 
 
+REFERENCE_MODEL = "claude-opus-4-8"  # with 80,000 bytes: a Claude Code request
+
+
+def request_now(
+    admission: Admission, key: KeyRecord, model: str, body_bytes: int
+) -> dict[str, Any]:
+    """Whether the key can make a request (of ``model``, ``body_bytes``) now, how large."""
+    room = admission.headroom(key)
+    fit = admission.largest_output(key, model, body_bytes)
+    doc: dict[str, Any] = {
+        "can_request": fit is not None,
+        "max_cost": str(room.usd) if room.usd is not None else None,
+        "limited_by": room.limited_by,
+        "shrink_to_fit": room.shrink,
+        "model": model,
+        "body_bytes": body_bytes,
+        "max_output_tokens": fit[0] if fit else 0,
+        "worst_case": str(fit[1]) if fit and fit[1] is not None else None,
+    }
+    if fit is None:
+        doc["why"] = (
+            f"the {room.limited_by} has {money(room.usd or Decimal(0))} left, less than such a "
+            "request's prompt bound plus 1,024 output tokens"
+        )
+    return doc
+
+
 def budget_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["budgets"])
     ledger = services.admission.ledger
@@ -60,17 +89,24 @@ def budget_routes(services: Services) -> APIRouter:
         return [status_json(s) for s in ledger.snapshot(datetime.now(UTC))]
 
     @router.get("/virtual-keys/{key_id}/status")
-    async def key_status(key_id: str) -> dict[str, Any]:
+    async def key_status(
+        key_id: str, model: str = REFERENCE_MODEL, body_bytes: int = Query(80_000, ge=0)
+    ) -> dict[str, Any]:
+        """``usable``: the key can make a request now; ``request_now`` says how large: for
+        ``model`` and a body of ``body_bytes`` (by default a Claude Code request), the
+        largest output cap it would be admitted with."""
         snap = services.registry.snapshot
         key = snap.keys.get(key_id) or next(
             (k for k in snap.keys.values() if k.name == key_id), None
         )
         if key is None:
             raise NotFound(f"no virtual key with id or name {key_id!r}")
+        now_doc = request_now(services.admission, key, model, body_bytes)
         return {
             "id": key.id,
             "name": key.name,
-            "usable": key.usable(datetime.now(UTC)) is None,
+            "usable": key.usable(datetime.now(UTC)) is None and now_doc["can_request"],
+            "request_now": now_doc,
             "budgets": [status_json(s) for s in services.admission.statuses(key)],
             "rate_limit": key.rate_limit.model_dump() if key.rate_limit else None,
             "in_flight": services.slots.in_flight(f"vk:{key.id}"),
@@ -79,7 +115,7 @@ def budget_routes(services: Services) -> APIRouter:
     @router.post("/budgets/{budget_id:path}/reset")
     async def reset(budget_id: str, body: Reset | None = None) -> dict[str, Any]:
         status = _status(budget_id)
-        ledger.reset(budget_id, datetime.now(UTC))
+        services.admission.reset(budget_id, datetime.now(UTC))
         await services.store.add_budget_event(BudgetEvent(
             budget_id, "reset", status.spent, (body or Reset()).actor, time.time(),
             status.window_start.timestamp()))  # fmt: skip

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tollway.admin.ops import CustomerInput, EntityOps, KeyInput, TeamInput
@@ -141,7 +142,7 @@ def _command(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from tollway.accounting.pricing import PriceBook
-    from tollway.admin.budgets import status_json
+    from tollway.admin.budgets import request_now, status_json
     from tollway.config import Config
     from tollway.pipeline.admit import Admission
     from tollway.pipeline.registry import Registry
@@ -152,9 +153,12 @@ def _status(args: argparse.Namespace) -> int:
         await registry.refresh(force=True)
         admission = Admission(registry, PriceBook(), Config())
         await admission.load(store)
+        now = request_now(admission, key, args.model, args.body_bytes)
         doc = {
             "id": key.id,
             "name": key.name,
+            "usable": key.usable(datetime.now(UTC)) is None and now["can_request"],
+            "request_now": now,
             "budgets": [status_json(s) for s in admission.statuses(key)],
             "rate_limit": key.rate_limit.model_dump() if key.rate_limit else None,
             "note": "settled spend as stored; in-flight reservations live in the gateway",
@@ -189,5 +193,9 @@ def add_commands(sub: Any) -> None:
             p.set_defaults(func=_command, group=group)
     status = sub.add_parser("status", help="a key's budgets and limits")
     status.add_argument("id", help="virtual key id or name")
+    status.add_argument("--model", default="claude-opus-4-8",
+                        help="say how large a request to this model may be now")  # fmt: skip
+    status.add_argument("--body-bytes", type=int, default=80_000,
+                        help="the request body size for --model (default 80,000)")  # fmt: skip
     status.add_argument("--db", help="database URL (default: sqlite:///tollway.db)")
     status.set_defaults(func=_status)

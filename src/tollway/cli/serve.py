@@ -13,6 +13,7 @@ from pathlib import Path
 from tollway.config import ServerConfig, load_config
 from tollway.connections import ServerLimits, connection_cap, guarded_protocol, raise_fd_limit
 from tollway.storage import open_store
+from tollway.storage.journal import journal_path_for
 
 DEFAULT_DB = "sqlite:///tollway.db"
 
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     )
     config = load_config(args.config)
     url = db_url(args.db)
-    services = Services(config, open_store(url))
+    services = Services(config, open_store(url), journal=journal_path_for(url))
     services.admin_token, new = admin_token_for(url)
     services.freeze_gc = True
     names = list(config.providers)

@@ -50,7 +50,7 @@ class BudgetSpec:
     shrink_to_fit: bool = True  # a request may be shrunk to fit what is left of it
 
     def __post_init__(self) -> None:
-        _requiremoney(self.max_limit, "max_limit")
+        _require_money(self.max_limit, "max_limit")
         if self.anchor.tzinfo is None or self.anchor.utcoffset() is None:
             raise ValueError(f"budget {self.budget_id}: anchor must be an aware datetime")
         try:
@@ -220,7 +220,7 @@ class Ledger:
         self, specs: Sequence[BudgetSpec], amount: Decimal, now: datetime
     ) -> Reservation | Refusal:
         """Reserve `amount` in every budget of `specs` at once, or refuse and reserve nothing."""
-        _requiremoney(amount, "amount")
+        _require_money(amount, "amount")
         accounts: list[_Account] = []
         starts: list[datetime] = []
         for spec in specs:
@@ -253,14 +253,18 @@ class Ledger:
             )
         return out
 
-    def settle(self, reservation: Reservation, actual: Decimal, now: datetime) -> None:
+    def settle(
+        self, reservation: Reservation, actual: Decimal, now: datetime
+    ) -> list[tuple[str, datetime, Decimal]]:
         """Free the reservation and charge `actual` to the window containing `now`.
 
         `actual` may exceed what was reserved; it is recorded as is. Settling twice is a no-op.
+        Returns ``(budget_id, window_start, spent)`` of each budget charged, for a journal.
         """
-        _requiremoney(actual, "actual")
+        _require_money(actual, "actual")
         if self._open.pop(reservation.id, None) is None:
-            return
+            return []
+        charged = []
         for key in reservation.keys:
             account = self._accounts.get(key.budget_id)
             if account is None:
@@ -268,14 +272,26 @@ class Ledger:
             held = account.inflight.pop(reservation.id, None)
             if held is not None:
                 account.reserved -= held
-            account.touch(now)
+            start = account.touch(now)
             if actual:
                 account.spent += actual
                 account.dirty = True
+                charged.append((key.budget_id, start, account.spent))
+        return charged
 
     def release(self, reservation: Reservation, now: datetime) -> None:
         """Free the reservation without charging anything (the request cost nothing)."""
         self.settle(reservation, _ZERO, now)
+
+    def open(self) -> list[Reservation]:
+        """The reservations not settled yet."""
+        return list(self._open.values())
+
+    def pending_start(self, budget_id: str) -> datetime | None:
+        """The window start of spend restored by `load` and not applied yet."""
+        account = self._accounts.get(budget_id)
+        pending = account.pending if account is not None else self._pending.get(budget_id)
+        return pending[0] if pending is not None else None
 
     def load(
         self, budget_id: str, window_start: datetime, spent: Decimal, credit: Decimal = _ZERO
@@ -285,8 +301,8 @@ class Ledger:
         Applied when the budget is next touched, and only if `window_start` is then its
         current window; it never lowers spend already counted in memory.
         """
-        _requiremoney(spent, "spent")
-        _requiremoney(credit, "credit")
+        _require_money(spent, "spent")
+        _require_money(credit, "credit")
         restored = (window_start, spent, credit)
         account = self._accounts.get(budget_id)
         if account is None:
@@ -314,16 +330,18 @@ class Ledger:
             account.dirty = False
         return changed
 
-    def reset(self, budget_id: str, now: datetime) -> None:
-        """Zero the spend of the current window (in-flight reservations stay)."""
+    def reset(self, budget_id: str, now: datetime) -> datetime:
+        """Zero the spend of the current window (in-flight reservations stay); returns its
+        start."""
         account = self._account(budget_id)
-        account.touch(now)
+        start = account.touch(now)
         account.spent = _ZERO
         account.dirty = True
+        return start
 
     def top_up(self, budget_id: str, amount: Decimal, now: datetime) -> None:
         """Raise the limit by `amount` until the current window ends."""
-        _requiremoney(amount, "amount")
+        _require_money(amount, "amount")
         account = self._account(budget_id)
         account.touch(now)
         account.credit += amount
@@ -339,7 +357,7 @@ class Ledger:
         return account
 
 
-def _requiremoney(value: Decimal, name: str) -> None:
+def _require_money(value: Decimal, name: str) -> None:
     if not isinstance(value, Decimal):
         raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
     if not value.is_finite() or value < 0:

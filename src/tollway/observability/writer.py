@@ -54,6 +54,7 @@ class LogWriter:
         queue_size: int,
         flush_interval: float,
         spend_source: Callable[[], list[SpendRecord]],
+        on_written: Callable[[], None] | None = None,
         content_bytes: int = 32 * 1024 * 1024,
         spool_dir: Path | None = None,
         spool_bytes: int = 1024 * 1024 * 1024,
@@ -64,6 +65,7 @@ class LogWriter:
         self.queue_size = queue_size
         self.flush_interval = flush_interval
         self._spend_source = spend_source
+        self._on_written = on_written  # after each successful write (the journal's checkpoint)
         self._requests: list[RequestRecord] = []
         self._contents: list[Item] = []
         self._raw_bytes = 0  # raw bodies held in memory: queued, being prepared or written
@@ -200,6 +202,8 @@ class LogWriter:
             self._raw_bytes -= sum(_raw_size(c.raw) for c in batch.contents)
             self.written += len(batch.requests)
             self.contents_written += len(batch.contents)
+            if self._on_written is not None:
+                self._on_written()
             return len(batch.requests)
 
     async def _write(self, batch: Batch) -> None:

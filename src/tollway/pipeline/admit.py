@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from tollway.accounting.bounds import (
+    MIN_FIT_OUTPUT,
     Bound,
     RequestShape,
     fit_output,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from tollway.pipeline.registry import Registry, Snapshot
     from tollway.pipeline.route import Target
     from tollway.storage.base import Store
+    from tollway.storage.journal import Journal
 
 _SPEND_LOOKBACK_S = 400 * 86400
 
@@ -60,6 +62,15 @@ class Ticket:
     bound: Bound | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """What one request may reserve now: ``usd`` None when no budget applies."""
+
+    usd: Decimal | None
+    limited_by: str | None
+    shrink: bool  # every budget lets a request shrink to fit
+
+
 @dataclass(slots=True)
 class _KeyPlan:
     budgets: list[BudgetSpec]
@@ -72,18 +83,30 @@ class _KeyPlan:
     provider_caps: dict[str, list[tuple[str, int]]]
 
 
-def _refusal_message(refusal: Refusal, owner: str, amount: Decimal) -> str:
+def _refusal_message(
+    refusal: Refusal, owner: str, amount: Decimal, smallest: Decimal | None = None
+) -> str:
     """The 402 text: what was hit, and whether waiting for the reset can help at all."""
     text = (
         f"budget exceeded: {refusal.describe(owner)}. This request could cost up to ${amount:.4f}"
     )
-    if amount > refusal.limit:
+    smallest = amount if smallest is None else smallest
+    if smallest < amount:
+        text += f" (${smallest:.4f} with its output cap lowered to 1,024 tokens)"
+    if smallest > refusal.limit:
         return (
             text + f", more than the whole budget ({money(refusal.limit)}), so it can never run "
             "under it: lower max_tokens, send less context, or ask your gateway admin to "
             "raise the budget"
         )
     return text + "; ask your gateway admin to raise the budget, or wait for the reset"
+
+
+def _window_keys(reservation: Reservation) -> list[tuple[str, float]]:
+    return [
+        (key.budget_id, start.timestamp())
+        for key, start in zip(reservation.keys, reservation.window_starts, strict=True)
+    ]
 
 
 def budget_id(scope: str, budget: Budget) -> str:
@@ -121,8 +144,16 @@ def _caps(scope: str, rl: RateLimit | None) -> list[tuple[str, int]]:
 class Admission:
     """``ticket = admission.admit(...)`` before dispatch; ``settle(ticket, ...)`` after."""
 
-    def __init__(self, registry: Registry, prices: PriceBook, config: Config) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        prices: PriceBook,
+        config: Config,
+        journal: Journal | None = None,
+    ) -> None:
         self.registry = registry
+        self.journal = journal
+        self._held: dict[int, tuple[str | None, str | None, float]] = {}  # vk, model, at
         self.prices = prices
         self.tz = config.gateway.timezone
         self.refuse_unpriced = config.gateway.refuse_unpriced_models
@@ -207,7 +238,9 @@ class Admission:
             self._sessions.move_to_end((key.id, session))
         limit = Decimal(str(key.session_budget.max_limit))
         if spec is None or spec.max_limit != limit:
-            anchor = spec.anchor if spec else now
+            # A session budget never resets: spend restored at start keeps its window.
+            anchor = spec.anchor if spec else (self.ledger.pending_start(
+                f"session:{key.id}:{session}") or now)  # fmt: skip
             spec = BudgetSpec(f"session:{key.id}:{session}", f"session:{key.id}:{session}",
                               limit, None, False, anchor, "UTC",
                               key.session_budget.shrink_to_fit)  # fmt: skip
@@ -282,11 +315,22 @@ class Admission:
         if not specs:
             return Ticket(None, permit)
         try:
-            return self._reserve(specs, target, body, dialect, shape, price, bound, permit, now)
+            ticket = self._reserve(specs, target, body, dialect, shape, price, bound, permit, now)
         except BudgetExceeded:
             if permit is not None:
                 self.limiter.release(permit, 0, time.time())
             raise
+        if self.journal is not None and ticket.reservation is not None:
+            self._journal_open(ticket.reservation, key.id, target.model)
+        return ticket
+
+    def _journal_open(self, reservation: Reservation, vk_id: str, model: str) -> None:
+        """Journaled before the request leaves: the reservation outlives a crash."""
+        assert self.journal is not None
+        at = time.time()
+        self._held[reservation.id] = (vk_id, model, at)
+        self.journal.reserved(reservation.id, reservation.amount, _window_keys(reservation),
+                              vk_id, model, at)  # fmt: skip
 
     def _reserve(
         self,
@@ -313,7 +357,14 @@ class Admission:
                 if isinstance(result, Reservation):
                     sent = with_output_cap(body, dialect, cap)
                     return Ticket(result, permit, sent, bound)
-        raise BudgetExceeded(_refusal_message(result, self.describe(result.key.scope), amount))
+        smallest = amount
+        if shape is not None and price is not None and all(s.shrink_to_fit for s in specs):
+            least = MIN_FIT_OUTPUT + 1 if shape.thinking_budget else MIN_FIT_OUTPUT
+            if shape.output_cap is None or shape.output_cap > least:
+                shrunk = replace(shape, output_cap=least)
+                smallest = request_bound(shrunk, price, model_limits(target.model)).cost
+        owner = self.describe(result.key.scope)
+        raise BudgetExceeded(_refusal_message(result, owner, amount, smallest))
 
     def _fit(
         self,
@@ -335,11 +386,29 @@ class Admission:
 
     def settle(self, ticket: Ticket, cost: Decimal, tokens: int) -> None:
         if ticket.reservation is not None:
-            self.ledger.settle(ticket.reservation, cost, datetime.now(UTC))
+            charged = self.ledger.settle(ticket.reservation, cost, datetime.now(UTC))
+            held = self._held.pop(ticket.reservation.id, None)
+            if self.journal is not None and held is not None:
+                self.journal.settled(ticket.reservation.id,
+                                     [(b, w.timestamp(), v) for b, w, v in charged])  # fmt: skip
         if ticket.permit is not None:
             self.limiter.release(ticket.permit, tokens, time.time())
 
+    def reset(self, budget_id: str, now: datetime) -> None:
+        """Zero a budget's spend in its current window (journaled like a settlement)."""
+        start = self.ledger.reset(budget_id, now)
+        if self.journal is not None:
+            self.journal.settled(None, [(budget_id, start.timestamp(), Decimal(0))])
+
     def dirty_spend(self) -> list[SpendRecord]:
+        """Spend to persist; rotates the journal when it has grown (see storage/journal)."""
+        if self.journal is not None and self.journal.wants_rotation():
+            held = self._held
+            self.journal.rotate(
+                self.journal.entry(r.id, r.amount, _window_keys(r), *held[r.id])
+                for r in self.ledger.open()
+                if r.id in held
+            )
         return [
             SpendRecord(bid, scope, start.timestamp(), spent)
             for bid, scope, start, spent in self.ledger.drain_dirty()
@@ -358,6 +427,43 @@ class Admission:
             self.ledger.load(rec.budget_id, start, rec.spent, credit)
         for (bid, ws), credit in credits.items():
             self.ledger.load(bid, datetime.fromtimestamp(ws, UTC), Decimal(0), credit)
+
+    def headroom(self, key: KeyRecord, provider: str | None = None) -> Headroom:
+        """The most one request of this key can reserve now, and the budget that says so."""
+        plan = self.plan(key)
+        specs = list(plan.budgets)
+        if provider is not None:
+            specs += plan.provider_budgets.get(provider, plan.provider_budgets.get("*", []))
+        rooms = self.ledger.room(specs, datetime.now(UTC))
+        if not rooms:
+            return Headroom(None, None, True)
+        spec, room = min(rooms, key=lambda item: item[1])
+        window = f" {spec.duration}" if spec.duration is not None else ""
+        shrink = all(s.shrink_to_fit for s, _ in rooms)
+        return Headroom(room, f"{self.describe(spec.scope)} budget{window}", shrink)
+
+    def largest_output(
+        self, key: KeyRecord, model: str, body_bytes: int, provider: str | None = None
+    ) -> tuple[int, Decimal | None] | None:
+        """For a request of ``body_bytes`` to ``model``: the largest output cap it can be
+        admitted with now (shrunk to fit), and its worst case; None if it cannot run."""
+        room = self.headroom(key, provider)
+        if room.usd is None:  # no budget applies
+            return model_limits(model).max_output, None
+        price = self.prices.resolve(model, provider)
+        if price is None:
+            return None
+        limits = model_limits(model)
+        shape = RequestShape(body_bytes, None, 1, False, 0, Decimal(0), 0, "1h", Decimal(1))
+        full = request_bound(shape, price, limits)
+        if full.cost <= room.usd:
+            return full.output_tokens, full.cost
+        if not room.shrink:
+            return None
+        cap = fit_output(shape, price, limits, room.usd)
+        if cap is None:
+            return None
+        return cap, request_bound(replace(shape, output_cap=cap), price, limits).cost
 
     def statuses(self, key: KeyRecord) -> list[BudgetStatus]:
         plan = self.plan(key)

@@ -12,7 +12,7 @@ import itertools
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -36,6 +36,7 @@ from tollway.pipeline.asgi import (
     read_body,
     respond,
 )
+from tollway.pipeline.disconnect import Departure, DisconnectPolicy
 from tollway.pipeline.identity import SESSION_HEADERS, detect_client, find_key
 from tollway.pipeline.meter import Meter, Outcome
 from tollway.pipeline.registry import Registry
@@ -111,6 +112,7 @@ class Gateway:
         self.meter = meter
         self.max_body_bytes = max_body_bytes
         self.rng = rng or random.Random()
+        self.disconnects = DisconnectPolicy()
         self.slots = slots or SlotGate()
         self.concurrency_wait_s = concurrency_wait_s
         self.body_timeout_s = body_timeout_s
@@ -153,6 +155,7 @@ class Gateway:
         call.session = self._session(call.headers)
         task = asyncio.current_task()
         watcher: asyncio.Task[None] | None = None
+        departure: Departure | None = None
         disconnected = False
         try:
             # The key and its concurrency slot come from the headers: a caller without a
@@ -180,8 +183,10 @@ class Gateway:
                 call.body = call.ticket.body
             watcher = asyncio.create_task(_wait_disconnect(receive))
             if task is not None:
-                cancel = _canceller(task)
-                watcher.add_done_callback(cancel)
+                # A client that leaves is billed: the upstream is kept until its usage shows.
+                departure = self.disconnects.watch(call, task)
+                watcher.add_done_callback(departure.left)
+                send = departure.send(send)
             call.outcome = await self._dispatch(call, scope, send)
         except GatewayError as err:
             call.error = err
@@ -194,8 +199,11 @@ class Gateway:
             task.uncancel()
             disconnected = True
         finally:
+            if departure is not None:
+                departure.close()
             if watcher is not None and not watcher.done():
-                watcher.remove_done_callback(cancel)
+                if departure is not None:
+                    watcher.remove_done_callback(departure.left)
                 watcher.cancel()
             for hold in call.holds:
                 self.slots.release(hold)
@@ -301,13 +309,6 @@ def _usable(key: KeyRecord) -> KeyRecord:
             f"{why} (virtual key {key.name!r}); ask your gateway admin for a new key"
         )
     return key
-
-
-def _canceller(task: asyncio.Task[None]) -> Callable[[asyncio.Task[None]], None]:
-    def cancel(_watcher: asyncio.Task[None]) -> None:
-        task.cancel()
-
-    return cancel
 
 
 async def _wait_disconnect(receive: Receive) -> None:

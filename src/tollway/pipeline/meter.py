@@ -28,15 +28,18 @@ from tollway.accounting.usage import (
     responses_usage,
 )
 from tollway.config import ContentMode
+from tollway.errors import GatewayError
 from tollway.observability.metrics import Metrics
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
+from tollway.pipeline.disconnect import billed_after_disconnect
 from tollway.pipeline.identity import detect_client
 from tollway.providers.base import ANTHROPIC, OPENAI_CHAT
 from tollway.sse import SSEEvent, SSEParser
 from tollway.storage.records import AttemptRecord, ContentRecord, RequestRecord
 
 if TYPE_CHECKING:
+    from tollway.accounting.bounds import Bound
     from tollway.pipeline.handler import Call
     from tollway.pipeline.route import Target
 
@@ -134,6 +137,14 @@ class Outcome:
                 self._stream.observe(event)
         return b""
 
+    def usage_known(self) -> bool:
+        """The provider's count of the prompt has been seen (the bill is readable)."""
+        if self.usage is not None:
+            return True
+        if self._stream is None:
+            return self.status != 200 or not self.metered  # nothing to bill
+        return self._stream.result(False).prompt_tokens > 0
+
     def final_usage(self) -> Usage:
         if self.usage is not None:
             return self.usage
@@ -210,6 +221,13 @@ class Meter:
         usage = outcome.final_usage() if outcome is not None else NO_USAGE
         if outcome is not None and outcome.status == 200 and not outcome.complete:
             usage = usage if usage.partial else _as_partial(usage)
+        if (
+            disconnected
+            and call.ticket is not None
+            and call.route.billable
+            and (outcome is None or (outcome.status == 200 and not outcome.complete))
+        ):  # admitted, so the request may have reached the provider; not finished
+            usage = billed_after_disconnect(usage, self._bound(call))
         cost = self.cost(call, usage)
         if outcome is not None and outcome.usage_unreadable():
             # Billed what was held for it: the most it could have cost, marked unknown.
@@ -226,6 +244,16 @@ class Meter:
         record = self._record(call, usage, cost, disconnected)
         self.metrics.observe(record)
         self.writer.submit(record, self._content(call))
+
+    def _bound(self, call: Call) -> Bound | None:
+        if call.ticket is not None and call.ticket.bound is not None:
+            return call.ticket.bound
+        if call.target is None:
+            return None
+        try:
+            return self.admission.worst_case(call.target, call.body, call.route.surface.dialect)
+        except GatewayError:
+            return None
 
     def _content(self, call: Call) -> ContentRecord | None:
         if call.outcome is None or not self._keep_content(call) or not call.body:
