@@ -152,7 +152,8 @@ def start_gateway(
         for k, v in os.environ.items()
         if k not in {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL"}
     }
-    child_env.update({"TOLLWAY_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"})
+    child_env.update({"TOLLWAY_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1",
+                      "XDG_STATE_HOME": str(workdir / "state")})  # fmt: skip
     child_env.update(env or {})
     cmd = [
         sys.executable,

@@ -21,6 +21,12 @@ from tollway.errors import ConfigError
 _DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
 KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "simulated")
 ENV_PROVIDERS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+VIRTUAL_KEY_PREFIX = "tw-"
+
+
+def is_virtual_key(secret: str) -> bool:
+    """A Tollway virtual key (``tw-...``): a client's credential, never a provider key."""
+    return secret.startswith(VIRTUAL_KEY_PREFIX)
 
 
 def resolve_secret(value: str, environ: Mapping[str, str] | None = None) -> str:
@@ -159,7 +165,7 @@ class VirtualKey(_Model):
         if v is None:
             return None
         secret = resolve_secret(v)
-        if not secret.startswith("tw-") or len(secret) < 35:
+        if not is_virtual_key(secret) or len(secret) < 35:
             raise ValueError("a declared key must look like tw- followed by 32+ characters")
         return v
 
@@ -274,25 +280,33 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 
+def read_config(path: str | Path | None) -> Config:
+    """The file alone (an empty config without one); no providers from the environment."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    return parse_config(text, str(p))
+
+
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
     """Load the file (or zero config), then add providers found in the environment."""
-    if path is None:
-        config = Config()
-    else:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
-        config = parse_config(text, str(p))
-    return with_env_providers(config, os.environ if environ is None else environ)
+    return with_env_providers(read_config(path), os.environ if environ is None else environ)
 
 
 def with_env_providers(config: Config, environ: Mapping[str, str]) -> Config:
-    """Zero config: providers from the usual env vars; ``simulated`` when there are none."""
+    """Zero config: providers from the usual env vars; ``simulated`` when there are none.
+
+    A variable holding a Tollway virtual key (``export ANTHROPIC_API_KEY=tw-...`` for a
+    client in the same shell) is not a provider key and is left out.
+    """
     providers = dict(config.providers)
     for name, var in ENV_PROVIDERS.items():
-        if name not in providers and environ.get(var):
+        value = environ.get(var)
+        if name not in providers and value and not is_virtual_key(value):
             providers[name] = ProviderConfig(keys=[ProviderKey(name="env", value=f"env.{var}")])
     if not providers:
         providers["simulated"] = ProviderConfig(type="simulated")

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tollway.accounting.pricing import PriceBook
-from tollway.config import Config, ProviderConfig, resolve_secret
+from tollway.config import Config, ProviderConfig
 from tollway.errors import GatewayError, InvalidRequest
 from tollway.governance.entities import KeyRecord
 from tollway.observability.metrics import Metrics
@@ -26,7 +26,8 @@ from tollway.pipeline.recovery import recover
 from tollway.pipeline.registry import Registry
 from tollway.pipeline.route import Router
 from tollway.pipeline.slots import SlotGate
-from tollway.providers.base import KeyChoice, Provider
+from tollway.provider_keys import crossed_message, usable_keys
+from tollway.providers.base import Provider
 from tollway.providers.http import HTTPProvider, UpstreamLimits
 from tollway.providers.simulated import SimulatedProvider
 from tollway.storage.base import Store
@@ -47,7 +48,9 @@ def build_providers(config: Config) -> dict[str, Provider]:
         if kind == "simulated":
             providers[name] = SimulatedProvider(name, pc.simulated)
             continue
-        keys = [KeyChoice(k.name, resolve_secret(k.value), k.weight) for k in pc.keys]
+        keys, crossed = usable_keys(pc)
+        for k in crossed:
+            log.warning("%s", crossed_message(name, k))
         providers[name] = HTTPProvider(
             name, kind=kind, base_url=pc.base_url or DEFAULT_BASE_URLS[kind], keys=keys,
             limits=upstream_limits(pc),
@@ -159,6 +162,10 @@ class Services:
             )
         except ValidationError as exc:
             raise InvalidRequest(f"providers: {exc.errors()[0]['msg']}") from None
+        for name, pc in config.providers.items():
+            crossed = usable_keys(pc)[1]
+            if crossed:
+                raise InvalidRequest(crossed_message(name, crossed[0]))
         await self.store.put_setting("providers", json.dumps(doc))
         self._apply_providers(config)
 

@@ -45,7 +45,7 @@ def test_keys_create_with_flags(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert json.loads(out)["rate_limit"]["request_max_limit"] == 10
     out = _run(capsys, "keys", "revoke", "alice", "--db", db)
     assert json.loads(out)["revoked_at"] is not None
-    assert "(revoked)" in _run(capsys, "keys", "list", "--db", db)
+    assert "revoked" in _run(capsys, "keys", "list", "--db", db)
 
 
 def test_bad_flag_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

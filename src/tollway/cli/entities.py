@@ -1,30 +1,26 @@
-"""``tollway keys|teams|customers create|list|show|update|revoke`` and ``tollway status``.
+"""``tollway keys|teams|customers ...``: create, list, show, update, revoke or delete.
 
-These work on the database directly (``--db``), so they need no running gateway; a
-running gateway picks changes up within a second.
+They reach the same state as the gateway (cli/context.py): its admin API when it runs,
+else its database. Teams and customers are named by id or name alike.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tollway.admin.ops import CustomerInput, EntityOps, KeyInput, TeamInput
-from tollway.cli.serve import db_url
+from pydantic import BaseModel
+
+from tollway.cli.backend import Backend
+from tollway.cli.common import run, show, table
 from tollway.config import Budget, ProviderGrant, RateLimit, SessionBudget
 from tollway.errors import InvalidRequest
-from tollway.storage import open_store
-from tollway.storage.base import Store
+from tollway.storage.queries import LogFilter
 
-_KINDS = {
-    "keys": ("virtual_key", KeyInput),
-    "teams": ("team", TeamInput),
-    "customers": ("customer", CustomerInput),
-}
+KINDS = {"keys": "virtual_key", "teams": "team", "customers": "customer"}
+_SINGULAR = {"virtual_key": "virtual key", "team": "team", "customer": "customer"}
 
 
 def parse_budget(text: str, calendar: bool) -> Budget:
@@ -40,24 +36,29 @@ def parse_budget(text: str, calendar: bool) -> Budget:
 
 def _add_fields(p: argparse.ArgumentParser, kind: str) -> None:
     p.add_argument("--budget", action="append", default=None, metavar="USD/DURATION",
-                   help="a budget, e.g. 50/1d; repeat for several windows")  # fmt: skip
-    p.add_argument("--calendar", action="store_true", help="budgets reset on calendar bounds")
+                   help="a budget, e.g. 50/1d (windows m h d w M Q Y); repeatable")  # fmt: skip
+    p.add_argument("--calendar", action="store_true",
+                   help="budgets reset on calendar bounds (midnight, Monday, the 1st)")  # fmt: skip
     p.add_argument("--rpm", type=int, help="requests per minute")
     p.add_argument("--tpm", type=int, help="tokens per minute")
     p.add_argument("--concurrency", type=int, help="requests in flight at once")
     if kind != "customer":
-        p.add_argument("--customer", help="owning customer id")
+        p.add_argument("--customer", metavar="ID_OR_NAME", help="the owning customer")
     if kind == "virtual_key":
-        p.add_argument("--team", help="owning team id")
-        p.add_argument("--models", action="append", help="allowed model patterns (repeatable)")
-        p.add_argument("--provider", action="append", help="allowed providers (default: any)")
-        p.add_argument("--session-budget", type=float, help="USD cap per agent session")
-        p.add_argument("--expires-at", help="ISO 8601 time after which the key stops working")
+        p.add_argument("--team", metavar="ID_OR_NAME", help="the owning team")
+        p.add_argument("--models", action="append", metavar="PATTERN",
+                       help="allowed models: exact, glob or regex:...; repeatable")  # fmt: skip
+        p.add_argument("--provider", action="append",
+                       help="allowed providers (default: any); repeatable")  # fmt: skip
+        p.add_argument("--session-budget", type=float, metavar="USD",
+                       help="USD cap per agent session")  # fmt: skip
+        p.add_argument("--expires-at", metavar="TIME",
+                       help="ISO 8601 time after which the key stops working")  # fmt: skip
 
 
-def _input(kind: str, args: argparse.Namespace) -> Any:
+async def _fields(kind: str, args: argparse.Namespace, backend: Backend) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    if getattr(args, "name", None) and args.command_kind != "update":
+    if args.action == "create":
         fields["name"] = args.name
     if getattr(args, "rename", None):
         fields["name"] = args.rename
@@ -67,10 +68,10 @@ def _input(kind: str, args: argparse.Namespace) -> Any:
         fields["rate_limit"] = RateLimit(request_max_limit=args.rpm, token_max_limit=args.tpm,
                                          concurrency_max=args.concurrency)  # fmt: skip
     if getattr(args, "customer", None):
-        fields["customer_id"] = args.customer
+        fields["customer_id"] = (await backend.get("customer", args.customer))["id"]
     if kind == "virtual_key":
         if args.team:
-            fields["team_id"] = args.team
+            fields["team_id"] = (await backend.get("team", args.team))["id"]
         if args.models or args.provider:
             models = args.models or ["*"]
             fields["provider_configs"] = [ProviderGrant(provider=p, allowed_models=models)
@@ -79,123 +80,154 @@ def _input(kind: str, args: argparse.Namespace) -> Any:
             fields["session_budget"] = SessionBudget(max_limit=args.session_budget)
         if args.expires_at:
             fields["expires_at"] = args.expires_at
-    model: type[Any] = _KINDS[args.group][1]
-    return model.model_validate(fields)
+    return {k: _plain(v) for k, v in fields.items()}
 
 
-def _run(args: argparse.Namespace, body: Callable[[EntityOps, Store], Awaitable[int]]) -> int:
-    async def go() -> int:
-        store = open_store(db_url(args.db))
-        await store.open()
-        try:
-            return await body(EntityOps(store), store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
-def _show(record: Any, secret: str | None = None) -> None:
-    doc = record.model_dump(mode="json", exclude={"key_hash"})
-    if secret:
-        doc["key"] = secret
-    print(json.dumps(doc, indent=2))
+def state_of(doc: dict[str, Any], now: datetime) -> str:
+    if doc.get("revoked_at"):
+        return "revoked"
+    if doc.get("is_active") is False:
+        return "inactive"
+    expires = doc.get("expires_at")
+    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) <= now:
+        return "expired"
+    return "active"
+
+
+def _budget_cell(statuses: list[dict[str, Any]]) -> str:
+    cells = []
+    for s in statuses:
+        window = s["budget_id"].rsplit("/", 1)[-1]
+        cells.append(f"${s['spent']}/${s['max_limit']} {window}")
+    return ", ".join(cells) or "-"
+
+
+async def list_keys(backend: Backend, fmt: str) -> str:
+    """Keys with their state, team, budgets (spent of limit per window) and total spend."""
+    keys = await backend.list_all("virtual_key")
+    teams = {t["id"]: t["name"] for t in await backend.list_all("team")}
+    budgets = await backend.budgets()
+    spend = {g["group"]: g for g in (await backend.usage("key", LogFilter()))["data"]}
+    now = datetime.now(UTC)
+    docs = []
+    for k in keys:
+        own = [
+            b
+            for b in budgets
+            if b["scope"] == f"vk:{k['id']}" or b["scope"].startswith(f"pc:{k['id']}:")
+        ]
+        used = spend.get(k["id"])
+        docs.append({"id": k["id"], "name": k["name"], "key_hint": k.get("key_hint"),
+                     "team": teams.get(k.get("team_id") or "", k.get("team_id")),
+                     "state": state_of(k, now), "budgets": own,
+                     "requests": used["requests"] if used else 0,
+                     "spend": used["cost"]["total"] if used else "0"})  # fmt: skip
+    if fmt == "json":
+        return json.dumps(docs, indent=2)
+    rows = [[d["name"], d["id"], d["key_hint"] or "-", d["team"] or "-", d["state"],
+             _budget_cell(d["budgets"]), str(d["requests"]), "$" + d["spend"]]
+            for d in docs]  # fmt: skip
+    head = ["NAME", "ID", "KEY", "TEAM", "STATE", "BUDGETS (spent/limit)", "REQUESTS", "SPEND"]
+    return table(head, rows, numeric=frozenset({6, 7}))
+
+
+def _simple_list(docs: list[dict[str, Any]]) -> str:
+    rows = [[d["name"], d["id"], ", ".join(f"${b['max_limit']}/{b['reset_duration']}"
+                                           for b in d.get("budgets") or []) or "-"]
+            for d in docs]  # fmt: skip
+    return table(["NAME", "ID", "BUDGETS"], rows)
+
+
+async def _act(kind: str, args: argparse.Namespace, backend: Backend) -> int:
+    action = args.action
+    if action == "create":
+        doc = await backend.create(kind, await _fields(kind, args, backend))
+        show(doc)
+        if doc.get("key"):
+            print(f"\nThe key is shown once. For Claude Code:\n"
+                  f"  export ANTHROPIC_API_KEY={doc['key']}\n"
+                  f"Other clients: tollway codex|cursor|openai|anthropic|curl env|config "
+                  f"--key {doc['key']}")  # fmt: skip
+    elif action == "list":
+        if kind == "virtual_key":
+            print(await list_keys(backend, args.format))
+        elif args.format == "json":
+            show(await backend.list_all(kind))
+        else:
+            print(_simple_list(await backend.list_all(kind)))
+    elif action == "show":
+        show(await backend.get(kind, args.id))
+    elif action == "update":
+        show(await backend.update(kind, args.id, await _fields(kind, args, backend)))
+    elif action == "revoke":
+        show(await backend.revoke(args.id))
+    elif action == "delete":
+        await backend.delete(kind, args.id)
+        print(f"deleted {_SINGULAR[kind]} {args.id}")
+    elif action == "rotate":
+        show(await backend.rotate(args.id))
+    return 0
 
 
 def _command(args: argparse.Namespace) -> int:
-    kind = _KINDS[args.group][0]
-    action = args.command_kind
+    kind = KINDS[args.group]
 
-    async def body(ops: EntityOps, store: Store) -> int:
-        if action == "create":
-            record, secret = await ops.create(kind, _input(kind, args))
-            _show(record, secret)
-            if secret:
-                print(
-                    "\nThe key is shown once. For Claude Code:\n"
-                    f"  export ANTHROPIC_API_KEY={secret}"
-                )
-        elif action == "list":
-            for r in await ops.list(kind):
-                extra = f"  {r.key_hint}" if kind == "virtual_key" else ""
-                state = ""
-                if kind == "virtual_key" and (r.revoked_at or not r.is_active):
-                    state = "  (revoked)" if r.revoked_at else "  (inactive)"
-                print(f"{r.id}  {r.name}{extra}{state}")
-        elif action == "show":
-            _show(await ops.get(kind, args.id))
-        elif action == "update":
-            _show(await ops.update(kind, args.id, _input(kind, args)))
-        elif action == "revoke":
-            if kind == "virtual_key":
-                _show(await ops.revoke_key(args.id))
-            else:
-                await ops.delete(kind, args.id)
-                print(f"deleted {args.id}")
-        elif action == "rotate":
-            record, secret = await ops.rotate_key(args.id)
-            _show(record, secret)
-        return 0
+    async def body(backend: Backend) -> int:
+        return await _act(kind, args, backend)
 
-    return _run(args, body)
+    return run(args, body, may_create=args.action == "create")
 
 
 def _status(args: argparse.Namespace) -> int:
-    from tollway.accounting.pricing import PriceBook
-    from tollway.admin.budgets import request_now, status_json
-    from tollway.config import Config
-    from tollway.pipeline.admit import Admission
-    from tollway.pipeline.registry import Registry
-
-    async def body(ops: EntityOps, store: Store) -> int:
-        key = await ops.get("virtual_key", args.id)
-        registry = Registry(store)
-        await registry.refresh(force=True)
-        admission = Admission(registry, PriceBook(), Config())
-        await admission.load(store)
-        now = request_now(admission, key, args.model, args.body_bytes)
-        doc = {
-            "id": key.id,
-            "name": key.name,
-            "usable": key.usable(datetime.now(UTC)) is None and now["can_request"],
-            "request_now": now,
-            "budgets": [status_json(s) for s in admission.statuses(key)],
-            "rate_limit": key.rate_limit.model_dump() if key.rate_limit else None,
-            "note": "settled spend as stored; in-flight reservations live in the gateway",
-        }
-        print(json.dumps(doc, indent=2))  # fmt: skip
+    async def body(backend: Backend) -> int:
+        show(await backend.key_status(args.id, args.model, args.body_bytes))
         return 0
 
-    return _run(args, body)
+    return run(args, body)
 
 
 def add_commands(sub: Any) -> None:
-    for group, (kind, _model) in _KINDS.items():
-        g = sub.add_parser(group, help=f"manage {group}")
-        actions = g.add_subparsers(dest="command_kind", required=True)
-        create = actions.add_parser("create")
-        create.add_argument("name")
+    for group, kind in KINDS.items():
+        what = _SINGULAR[kind]
+        g = sub.add_parser(group, help=f"create, list, show, update and remove {what}s",
+                           description=f"Manage {what}s.")  # fmt: skip
+        actions = g.add_subparsers(dest="action", required=True, metavar="ACTION")
+        create = actions.add_parser("create", help=f"create a {what}")
+        create.add_argument("name", help=f"the {what}'s name (unique)")
         _add_fields(create, kind)
-        actions.add_parser("list")
-        show = actions.add_parser("show")
-        show.add_argument("id", help="id or name")
-        update = actions.add_parser("update")
-        update.add_argument("id", help="id or name")
-        update.add_argument("--rename", help="new name")
+        listing = actions.add_parser("list", help=f"list {what}s" + (
+            " with state, budgets and spend" if kind == "virtual_key" else ""))  # fmt: skip
+        listing.add_argument("--format", choices=("table", "json"), default="table",
+                             help="output format (default: table)")  # fmt: skip
+        show_p = actions.add_parser("show", help=f"one {what} as JSON")
+        show_p.add_argument("id", help=f"the {what}'s id or name")
+        update = actions.add_parser("update", help=f"change a {what}; only the flags given")
+        update.add_argument("id", help=f"the {what}'s id or name")
+        update.add_argument("--rename", metavar="NAME", help="a new name")
         _add_fields(update, kind)
-        revoke = actions.add_parser("revoke" if kind == "virtual_key" else "delete")
-        revoke.add_argument("id", help="id or name")
         if kind == "virtual_key":
+            revoke = actions.add_parser("revoke", help="stop the key at once; records stay")
+            revoke.add_argument("id", help="the key's id or name")
             rotate = actions.add_parser("rotate", help="new secret, same id and counters")
-            rotate.add_argument("id", help="id or name")
+            rotate.add_argument("id", help="the key's id or name")
+        else:
+            delete = actions.add_parser("delete", help=f"delete a {what}")
+            delete.add_argument("id", help=f"the {what}'s id or name")
         for p in actions.choices.values():
-            p.add_argument("--db", help="database URL (default: sqlite:///tollway.db)")
             p.set_defaults(func=_command, group=group)
-    status = sub.add_parser("status", help="a key's budgets and limits")
-    status.add_argument("id", help="virtual key id or name")
+    status = sub.add_parser("status", help="a key's budgets (spent, reserved, left), limits, and "
+                            "whether it can make a request now")  # fmt: skip
+    status.add_argument("id", help="the virtual key's id or name")
     status.add_argument("--model", default="claude-opus-4-8",
                         help="say how large a request to this model may be now")  # fmt: skip
     status.add_argument("--body-bytes", type=int, default=80_000,
                         help="the request body size for --model (default 80,000)")  # fmt: skip
-    status.add_argument("--db", help="database URL (default: sqlite:///tollway.db)")
     status.set_defaults(func=_status)

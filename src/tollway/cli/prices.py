@@ -178,7 +178,8 @@ def add_commands(sub: Any) -> None:
     show.add_argument("--at", help="price at this time (ISO 8601 or epoch seconds)")
     show.add_argument("--config", help="the gateway's config file (for pricing: and providers)")
     show.add_argument("--db", help=db_help + "; adds overrides set through the admin API")
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--format", choices=("text", "json"), default="text",
+                      help="output format (default: text)")  # fmt: skip
     show.set_defaults(func=_show)
     check = actions.add_parser(
         "check", help="models in the request log with no price or only an assumption (exit 1)"
@@ -186,5 +187,6 @@ def add_commands(sub: Any) -> None:
     check.add_argument("--config", help="the gateway's config file (for pricing: and providers)")
     check.add_argument("--db", help=db_help)
     check.add_argument("--from", dest="since", help="only requests since (ISO 8601 or epoch)")
-    check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--format", choices=("table", "json"), default="table",
+                       help="output format (default: table)")  # fmt: skip
     check.set_defaults(func=_check)

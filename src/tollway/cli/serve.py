@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
+import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from tollway.config import ServerConfig, load_config
+from tollway.cli.banner import Startup, banner
+from tollway.cli.runtime import GatewayRecord, absolute_db, announce, withdraw
+from tollway.config import Config, ProviderConfig, ServerConfig, read_config, with_env_providers
 from tollway.connections import ServerLimits, connection_cap, guarded_protocol, raise_fd_limit
+from tollway.errors import ConfigError
 from tollway.storage import open_store
 from tollway.storage.journal import journal_path_for
 
 DEFAULT_DB = "sqlite:///tollway.db"
+DEFAULT_PORT = 8080
 
 
 def db_url(arg: str | None) -> str:
     return arg or os.environ.get("TOLLWAY_DB") or DEFAULT_DB
+
+
+def token_file_for(url: str) -> Path:
+    """Where the generated admin token lives: beside the SQLite file, else in the cwd."""
+    if url.startswith("sqlite:") or "://" not in url:
+        path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://") or "tollway.db")
+        return path.with_name(path.name + ".admin-token")
+    return Path("tollway.admin-token")
 
 
 def admin_token_for(url: str) -> tuple[str, bool]:
@@ -27,11 +42,7 @@ def admin_token_for(url: str) -> tuple[str, bool]:
     token = os.environ.get("TOLLWAY_ADMIN_TOKEN")
     if token:
         return token, False
-    if url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://") or "tollway.db")
-        token_file = path.with_name(path.name + ".admin-token")
-    else:
-        token_file = Path("tollway.admin-token")
+    token_file = token_file_for(url)
     if token_file.exists():
         return token_file.read_text().strip(), False
     token = "twadmin-" + secrets.token_urlsafe(24)
@@ -40,52 +51,68 @@ def admin_token_for(url: str) -> tuple[str, bool]:
     return token, True
 
 
-async def first_key(url: str) -> str | None:
-    """On a store with no virtual keys, create one named ``default``; its secret, once."""
+def check_port(host: str, port: int) -> None:
+    """Fail before printing anything when the address is taken (uvicorn would die later)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}. Another program (another "
+                f"Tollway? try `curl http://{host}:{port}/health`) holds the port; stop it or "
+                "choose another with --port"
+            ) from None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    stored_providers: dict[str, ProviderConfig] | None
+    first_key: str | None
+
+
+async def _prepare(url: str, make_key: bool) -> _Prepared:
+    """Read the providers the admin API stored; on a store with no keys, create ``default``."""
     from tollway.admin.ops import EntityOps, KeyInput
 
     store = open_store(url)
     await store.open()
     try:
-        if await store.list_entities("virtual_key"):
-            return None
-        _record, secret = await EntityOps(store).create("virtual_key", KeyInput(name="default"))
-        return secret
+        raw = await store.get_setting("providers")
+        stored = None
+        if raw:
+            stored = {n: ProviderConfig.model_validate(p) for n, p in json.loads(raw).items()}
+        secret = None
+        if make_key and not await store.list_entities("virtual_key"):
+            _record, secret = await EntityOps(store).create("virtual_key", KeyInput(name="default"))
+        return _Prepared(stored, secret)
     finally:
         await store.close()
 
 
-def banner(
-    host: str,
-    port: int,
-    providers: list[str],
-    simulated: bool,
-    token: str | None,
-    key: str | None = None,
-) -> str:
-    base = f"http://{host}:{port}"
-    lines = [
-        f"Tollway gateway listening on {base}",
-        f"  providers: {', '.join(providers)}",
-        f"  admin API: {base}/api (OpenAPI: {base}/api/openapi.json)",
-        f"  dashboard: {base}/ui (log in with the admin token)",
-    ]
-    if simulated:
-        lines.append(
-            "  NOTE: no provider key found (ANTHROPIC_API_KEY, OPENAI_API_KEY); the built-in "
-            "'simulated' provider answers every model"
-        )
-    if token:
-        lines.append(f"  admin token (shown once, stored beside the database): {token}")
-    if key:
-        lines += ["", "First start: created the virtual key 'default' (shown once):"]
-    else:
-        lines += ["", "Point Claude Code at it with a virtual key (tollway keys create NAME):"]
-    lines += [
-        f"  export ANTHROPIC_BASE_URL={base}",
-        f"  export ANTHROPIC_API_KEY={key or '<virtual key>'}",
-    ]
-    return "\n".join(lines)
+async def first_key(url: str) -> str | None:
+    """On a store with no virtual keys, create one named ``default``; its secret, once."""
+    return (await _prepare(url, True)).first_key
+
+
+def startup(args: argparse.Namespace, file_config: Config, url: str, token: str | None) -> Startup:
+    config = with_env_providers(file_config, os.environ)
+    prepared = asyncio.run(_prepare(url, make_key=not config.virtual_keys))
+    shown = config
+    if prepared.stored_providers is not None:
+        shown = config.model_copy(update={"providers": prepared.stored_providers})
+    return Startup(
+        host=args.host, port=args.port, config=shown,
+        file_providers=frozenset(file_config.providers), config_path=args.config,
+        stored=prepared.stored_providers is not None,
+        database=absolute_db(url), environ=dict(os.environ), admin_token=token,
+        first_key=prepared.first_key,
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,29 +124,34 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = load_config(args.config)
+    file_config = read_config(args.config)
+    check_port(args.host, args.port)
     url = db_url(args.db)
+    config = with_env_providers(file_config, os.environ)
     services = Services(config, open_store(url), journal=journal_path_for(url))
     services.admin_token, new = admin_token_for(url)
     services.freeze_gc = True
-    names = list(config.providers)
-    simulated = names == ["simulated"] and args.config is None
-    key = asyncio.run(first_key(url)) if not config.virtual_keys else None
-    token = services.admin_token if new else None
-    print(banner(args.host, args.port, names, simulated, token, key), file=sys.stderr, flush=True)
+    info = startup(args, file_config, url, services.admin_token if new else None)
+    print(banner(info), file=sys.stderr, flush=True)
+    record = GatewayRecord(info.base_url, info.database,
+                           str(token_file_for(url).resolve()), os.getpid())  # fmt: skip
+    announced = announce(record)
     server = config.server
-    uvicorn.run(
-        build_app(services),
-        host=args.host,
-        port=args.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http=guarded_protocol(server_limits(server, raise_fd_limit())),
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=server.keep_alive_s,
-        backlog=server.backlog,
-    )
+    try:
+        uvicorn.run(
+            build_app(services),
+            host=args.host,
+            port=args.port,
+            loop="uvloop" if sys.platform != "win32" else "asyncio",
+            http=guarded_protocol(server_limits(server, raise_fd_limit())),
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+            timeout_keep_alive=server.keep_alive_s,
+            backlog=server.backlog,
+        )
+    finally:
+        withdraw(announced, os.getpid())
     return 0
 
 

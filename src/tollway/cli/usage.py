@@ -1,8 +1,8 @@
-"""``tollway usage`` and ``tollway logs tail``: reports read from the database directly.
+"""``tollway usage`` and ``tollway logs tail``: reports on the request log.
 
-Like the key commands they need no running gateway (``--db``, else ``TOLLWAY_DB``, else
-``sqlite:///tollway.db``). Records reach the database in batches, a moment after their
-requests end.
+Like the key commands they reach the gateway's state (cli/context.py): its admin API when
+it runs, else its database. Records are written in batches, a moment after their requests
+end.
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from tollway.admin.logs import USAGE_CSV_COLUMNS, flat, render_log, render_usage
-from tollway.cli.serve import db_url
+from tollway.admin.logs import USAGE_CSV_COLUMNS, flat, render_log
+from tollway.cli.backend import Backend
+from tollway.cli.backend_db import DbBackend
+from tollway.cli.common import run
 from tollway.errors import InvalidRequest
-from tollway.storage import open_store, queries
+from tollway.storage import queries
 from tollway.storage.base import Store
 from tollway.storage.queries import LogFilter
 
-GROUPS = ("key", "team", "customer", "model", "provider", "day", "session", "client")
+GROUPS = ("key", "team", "customer", "model", "provider", "day", "session", "client", "user")
+API_PAGE = 1000  # the admin API's largest page; ``tail --follow`` over it sees this many
 LOOKBACK_S = 660.0  # a record is written when its request ends: up to the 600 s timeout
 SLACK_S = 30.0  # how late a record may reach the database after its request ended
 
@@ -42,34 +46,28 @@ def _time(flag: str, value: str | None) -> float | None:
         raise InvalidRequest(f"{flag}: {exc}") from None
 
 
-async def _with_store(url: str, body: Callable[[Store], Any]) -> int:
-    store = open_store(url)
-    await store.open()
-    try:
-        await body(store)
-    finally:
-        await store.close()
-    return 0
-
-
 def _usage(args: argparse.Namespace) -> int:
-    where = LogFilter(since=_time("--from", args.since), until=_time("--to", args.until))
+    where = LogFilter(key=args.key, since=_time("--from", args.since),
+                      until=_time("--to", args.until))  # fmt: skip
 
-    async def body(store: Store) -> None:
-        groups = await queries.usage(store, args.group_by, where)
-        docs = [render_usage(g) for g in groups]
+    async def body(backend: Backend) -> int:
+        if args.key:  # a name or an id, checked so a typo is an error, not an empty table
+            await backend.get("virtual_key", args.key)
+        doc = await backend.usage(args.group_by, where)
+        docs = doc["data"]
         if args.format == "json":
             print(json.dumps(docs, indent=2))
         elif args.format == "csv":
             writer = csv.writer(sys.stdout)
             writer.writerow(USAGE_CSV_COLUMNS)
-            for doc in docs:
-                row = flat(doc)
+            for d in docs:
+                row = flat(d)
                 writer.writerow([row.get(c) for c in USAGE_CSV_COLUMNS])
         else:
-            print(usage_table(docs, render_usage(queries.total(groups)), args.group_by))
+            print(usage_table(docs, doc["total"], args.group_by))
+        return 0
 
-    return asyncio.run(_with_store(db_url(args.db), body))
+    return run(args, body)
 
 
 def usage_table(docs: list[dict[str, Any]], total: dict[str, Any], group_by: str) -> str:
@@ -94,8 +92,12 @@ def usage_table(docs: list[dict[str, Any]], total: dict[str, Any], group_by: str
 
 
 def log_line(row: dict[str, Any]) -> str:
-    """One record on one line, as ``logs tail`` prints it."""
-    doc = render_log(row)
+    """One stored record on one line, as ``logs tail`` prints it."""
+    return line_of(render_log(row))
+
+
+def line_of(doc: dict[str, Any]) -> str:
+    """One record, as the admin API renders it, on one line."""
     who = doc["vk_name"] or doc["vk_id"] or "-"
     model = doc["served_model"] or doc["requested_model"] or "-"
     tokens = doc["tokens"]
@@ -146,33 +148,57 @@ async def tail(
         checked = now
 
 
+async def tail_api(
+    backend: Backend, where: LogFilter, limit: int, *, follow: bool, interval: float = 1.0
+) -> None:
+    """``tail`` over the admin API: the newest records, then a poll of the last minutes."""
+    shown: set[str] = set()
+    for doc in reversed(await backend.logs(where, limit)):
+        shown.add(doc["id"])
+        print(line_of(doc), flush=True)
+    while follow:
+        await asyncio.sleep(interval)
+        recent = replace(where, since=time.time() - LOOKBACK_S)
+        for doc in reversed(await backend.logs(recent, API_PAGE)):
+            if doc["id"] not in shown:
+                shown.add(doc["id"])
+                print(line_of(doc), flush=True)
+
+
 def _tail(args: argparse.Namespace) -> int:
     where = LogFilter(key=args.key)
 
-    async def body(store: Store) -> None:
-        await tail(store, where, args.limit, follow=args.follow)
+    async def body(backend: Backend) -> int:
+        if isinstance(backend, DbBackend):
+            await tail(backend.store, where, args.limit, follow=args.follow)
+        else:
+            await tail_api(backend, where, args.limit, follow=args.follow)
+        return 0
 
     try:
-        return asyncio.run(_with_store(db_url(args.db), body))
+        return run(args, body)
     except KeyboardInterrupt:
         return 0
 
 
 def add_commands(sub: Any) -> None:
-    db_help = "database URL (default: $TOLLWAY_DB or sqlite:///tollway.db)"
-    usage = sub.add_parser("usage", help="requests, tokens and cost per group")
-    usage.add_argument("--group-by", choices=GROUPS, default="model")
-    usage.add_argument("--from", dest="since", help="ISO 8601 or epoch seconds (inclusive)")
-    usage.add_argument("--to", dest="until", help="ISO 8601 or epoch seconds (exclusive)")
-    usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    usage.add_argument("--db", help=db_help)
+    usage = sub.add_parser("usage", help="requests, tokens and cost per group",
+                           description="Requests, errors, tokens and cost per group.")  # fmt: skip
+    usage.add_argument("--group-by", choices=GROUPS, default="model",
+                       help="one line per (default: model); user: x-tollway-user")  # fmt: skip
+    usage.add_argument("--key", metavar="ID_OR_NAME", help="only this virtual key's requests")
+    usage.add_argument("--from", dest="since", metavar="TIME",
+                       help="ISO 8601 or epoch seconds (inclusive)")  # fmt: skip
+    usage.add_argument("--to", dest="until", metavar="TIME",
+                       help="ISO 8601 or epoch seconds (exclusive)")  # fmt: skip
+    usage.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="output format (default: table)")  # fmt: skip
     usage.set_defaults(func=_usage)
 
-    logs = sub.add_parser("logs", help="the request log")
-    actions = logs.add_subparsers(dest="logs_command", required=True)
+    logs = sub.add_parser("logs", help="the request log", description="The request log.")
+    actions = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
     tail_p = actions.add_parser("tail", help="the latest requests, oldest first")
     tail_p.add_argument("--follow", "-f", action="store_true", help="keep printing new ones")
-    tail_p.add_argument("--key", help="only this virtual key (id or name)")
+    tail_p.add_argument("--key", metavar="ID_OR_NAME", help="only this virtual key")
     tail_p.add_argument("--limit", "-n", type=_positive, default=20, help="how many (default 20)")
-    tail_p.add_argument("--db", help=db_help)
     tail_p.set_defaults(func=_tail)

@@ -29,7 +29,9 @@ from tollway.observability import chunks
 from tollway.storage.base import Store
 from tollway.storage.schema import COST_KINDS, PICO, TOKEN_KINDS, from_pico
 
-GroupBy = Literal["key", "team", "customer", "model", "provider", "day", "session", "client"]
+GroupBy = Literal[
+    "key", "team", "customer", "model", "provider", "day", "session", "client", "user"
+]
 COST_COLUMNS = tuple(f"cost_{k}_pico" for k in COST_KINDS)
 _SPLIT = 1_000_000
 _DAY = {
@@ -45,6 +47,7 @@ _GROUPS: dict[str, tuple[str, str | None]] = {
     "provider": ("provider", None),
     "session": ("session_id", None),
     "client": ("client", None),
+    "user": ("user_id", None),
 }
 
 
