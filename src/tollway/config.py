@@ -11,12 +11,20 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from tollway.errors import ConfigError
+from tollway.limits import Count, Money, Weight
 
 _DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
 KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "simulated")
@@ -29,10 +37,23 @@ def is_virtual_key(secret: str) -> bool:
     return secret.startswith(VIRTUAL_KEY_PREFIX)
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_name(value: str) -> str | None:
+    """``env.NAME`` -> ``NAME``; None for a literal value. ValueError for a bad name."""
+    if not value.startswith("env."):
+        return None
+    name = value[4:]
+    if not _ENV_NAME.match(name):
+        raise ValueError(f"{value!r}: env. must be followed by an environment variable name")
+    return name
+
+
 def resolve_secret(value: str, environ: Mapping[str, str] | None = None) -> str:
     """``env.NAME`` -> the value of the environment variable NAME; anything else as is."""
-    if value.startswith("env."):
-        name = value[4:]
+    name = env_name(value)
+    if name is not None:
         env = os.environ if environ is None else environ
         if name not in env:
             raise ValueError(f"environment variable {name} is not set")
@@ -41,18 +62,21 @@ def resolve_secret(value: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ProviderKey(_Model):
     name: str = "default"
-    value: str = Field(repr=False)
-    weight: float = Field(default=1.0, gt=0)
+    value: str = Field(repr=False, min_length=1)
+    weight: Weight = 1.0
 
     @field_validator("value")
     @classmethod
-    def _env(cls, v: str) -> str:
-        resolve_secret(v)  # fail at start-up, not on the first request
+    def _env(cls, v: str, info: ValidationInfo) -> str:
+        env_name(v)
+        environ = (info.context or {}).get("environ")
+        if environ is not None:
+            resolve_secret(v, environ)  # a config file fails at start, not on a request
         return v
 
     def secret(self) -> str:
@@ -60,9 +84,9 @@ class ProviderKey(_Model):
 
 
 class SimulatedSettings(_Model):
-    latency_ms: float = Field(default=0, ge=0)
-    chunk_delay_ms: float = Field(default=0, ge=0)
-    output_tokens: int = Field(default=12, ge=1)
+    latency_ms: float = Field(default=0, ge=0, le=600_000)
+    chunk_delay_ms: float = Field(default=0, ge=0, le=60_000)
+    output_tokens: int = Field(default=12, ge=1, le=1_000_000)
     # Replies cost nothing unless this names a provider whose prices they are billed at
     # (to try budgets without an upstream); the records stay marked simulated either way.
     price_as: Literal["anthropic", "openai", "gemini"] | None = None
@@ -72,7 +96,8 @@ class ProviderConfig(_Model):
     type: Literal["anthropic", "openai", "simulated"] | None = None
     base_url: str | None = None
     keys: list[ProviderKey] = Field(default_factory=list)
-    timeout_s: float = Field(default=600, gt=0)  # idle: longest silence between two chunks
+    # idle: longest silence between two chunks
+    timeout_s: float = Field(default=600, gt=0, le=86_400)
     connect_timeout_s: float = Field(default=10, gt=0)
     first_byte_timeout_s: float = Field(default=600, gt=0)  # until the response head
     total_timeout_s: float = Field(default=3600, gt=0)  # the whole exchange
@@ -82,7 +107,7 @@ class ProviderConfig(_Model):
 
 
 class Budget(_Model):
-    max_limit: Annotated[float, Field(gt=0)] | str
+    max_limit: Money
     reset_duration: str
     calendar_aligned: bool = False
     # When what is left cannot cover a request's worst case, lower its output cap to what
@@ -101,16 +126,16 @@ class Budget(_Model):
 
 
 class SessionBudget(_Model):
-    max_limit: Annotated[float, Field(gt=0)] | str
+    max_limit: Money
     shrink_to_fit: bool = True
 
 
 class RateLimit(_Model):
-    request_max_limit: int | None = Field(default=None, gt=0)
+    request_max_limit: Count | None = None
     request_reset_duration: str = "1m"
-    token_max_limit: int | None = Field(default=None, gt=0)
+    token_max_limit: Count | None = None
     token_reset_duration: str = "1m"
-    concurrency_max: int | None = Field(default=None, gt=0)
+    concurrency_max: Count | None = None
 
     @field_validator("request_reset_duration", "token_reset_duration")
     @classmethod
@@ -120,7 +145,7 @@ class RateLimit(_Model):
 
 class ProviderGrant(_Model):
     provider: str
-    weight: float = Field(default=1.0, gt=0)
+    weight: Weight = 1.0
     allowed_models: list[str] = Field(default_factory=lambda: ["*"])
     budgets: list[Budget] = Field(default_factory=list)
     rate_limit: RateLimit | None = None
@@ -253,8 +278,12 @@ def _line_of(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | N
     return None
 
 
-def parse_config(text: str, source: str = "<config>") -> Config:
-    """Validate config text (YAML or JSON); ConfigError names the field and line."""
+def parse_config(
+    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate config text (YAML or JSON); ConfigError names the field and line.
+
+    Every ``env.NAME`` it holds must be set in ``environ`` (default: the process's)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) if node is not None else {}
@@ -268,7 +297,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if node is not None:
         _compose_lines(node, (), lines)
     try:
-        return Config.model_validate(data)
+        env = os.environ if environ is None else environ
+        return Config.model_validate(data, context={"environ": env})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -280,7 +310,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 
-def read_config(path: str | Path | None) -> Config:
+def read_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
     """The file alone (an empty config without one); no providers from the environment."""
     if path is None:
         return Config()
@@ -289,12 +319,13 @@ def read_config(path: str | Path | None) -> Config:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
-    return parse_config(text, str(p))
+    return parse_config(text, str(p), environ)
 
 
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
     """Load the file (or zero config), then add providers found in the environment."""
-    return with_env_providers(read_config(path), os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    return with_env_providers(read_config(path, env), env)
 
 
 def with_env_providers(config: Config, environ: Mapping[str, str]) -> Config:

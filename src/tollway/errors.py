@@ -5,6 +5,7 @@ dialect (Anthropic error JSON, OpenAI error JSON) with the HTTP status and heade
 
     GatewayError                      500  api_error
     ├── InvalidRequest                400  invalid_request_error
+    │   ├── InvalidField              422  invalid_request_error  (names the field)
     │   ├── NotFound                  404  not_found_error
     │   │   ├── ModelNotFound         404  not_found_error
     │   │   └── EndpointNotFound      404  not_found_error        (+ x-should-retry: false)
@@ -44,6 +45,17 @@ class InvalidRequest(GatewayError):
     anthropic_type = "invalid_request_error"
     openai_type = "invalid_request_error"
     openai_code = "invalid_request"
+
+
+class InvalidField(InvalidRequest):
+    """One field of an admin request is invalid: ``InvalidField("budgets.0.max_limit", why)``."""
+
+    status = 422
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 class NotFound(InvalidRequest):

@@ -39,11 +39,11 @@ async def test_bad_payload_is_422_naming_the_field(tmp_path: Path) -> None:
         bad = {"name": "x", "budgets": [{"max_limit": 5, "reset_duration": "30 days"}]}
         r = await gw.client.post("/api/virtual-keys", json=bad, headers=gw.admin)
         assert r.status_code == 422
-        detail = r.json()["detail"][0]
-        assert detail["loc"][-2:] == [0, "reset_duration"] and "duration" in detail["msg"]
+        problem = r.json()["error"]["fields"][0]
+        assert problem["field"] == "budgets.0.reset_duration" and "duration" in problem["message"]
         r = await gw.client.post("/api/virtual-keys", json={"name": "x", "nope": 1},
                                  headers=gw.admin)  # fmt: skip
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "nope"
+        assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "nope"
 
 
 async def test_team_and_customer_ownership(tmp_path: Path) -> None:

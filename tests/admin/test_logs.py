@@ -169,7 +169,7 @@ async def test_bad_parameters_are_422_naming_the_field(
 ) -> None:
     r = await gw.get("/api/logs", **params)
     assert r.status_code == 422, r.text
-    assert r.json()["detail"][0]["loc"] == ["query", field]
+    assert r.json()["error"]["fields"][0]["field"] == f"query.{field}"
 
 
 async def test_usage_report_and_422(gw: Gateway) -> None:
@@ -190,7 +190,7 @@ async def test_usage_report_and_422(gw: Gateway) -> None:
     assert [(g["group"], g["requests"]) for g in days["data"]] == [("2025-10-09", 30)]
     assert days["from"] == "2025-10-09T08:53:20.000Z"
     bad = await gw.get("/api/usage", group_by="colour")
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "group_by"]
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "query.group_by"
 
 
 async def test_csv_and_jsonl_exports(gw: Gateway) -> None:

@@ -27,14 +27,14 @@ def test_keys_create_with_flags(tmp_path: Path, capsys: pytest.CaptureFixture[st
     doc = json.loads(out.split("\n\nThe key")[0])
     assert doc["key"].startswith("tw-") and "export ANTHROPIC_API_KEY=" in out
     windows = [(b["max_limit"], b["reset_duration"], b["calendar_aligned"]) for b in doc["budgets"]]
-    assert windows == [(50.0, "1d", True), (500.0, "1M", True)]
+    assert windows == [("50", "1d", True), ("500", "1M", True)]
     assert doc["rate_limit"]["request_max_limit"] == 60
     assert doc["rate_limit"]["token_max_limit"] == 100000
     assert doc["rate_limit"]["concurrency_max"] == 3
     assert doc["provider_configs"] == [{"provider": "*", "weight": 1.0,
         "allowed_models": ["claude-haiku-*"], "budgets": [], "rate_limit": None}]  # fmt: skip
     assert doc["team_id"] == team
-    assert doc["session_budget"] == {"max_limit": 5.0, "shrink_to_fit": True}
+    assert doc["session_budget"] == {"max_limit": "5", "shrink_to_fit": True}
     listed = _run(capsys, "keys", "list", "--db", db)
     assert "alice" in listed and doc["key"] not in listed
     status = json.loads(_run(capsys, "status", "alice", "--db", db))

@@ -5,22 +5,22 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Header
 
 from tollway.admin.budgets import budget_routes
 from tollway.admin.dashboard_api import dashboard_routes
 from tollway.admin.entities import entity_routes
+from tollway.admin.errors import AdminGuard, install_handlers
 from tollway.admin.logs import log_routes
 from tollway.admin.pricing import pricing_routes
 from tollway.admin.providers import provider_routes
-from tollway.errors import AuthenticationFailed, GatewayError
+from tollway.errors import AuthenticationFailed
 
 if TYPE_CHECKING:
     from tollway.services import Services
 
 
-def build_admin(services: Services) -> FastAPI:
+def build_admin(services: Services) -> AdminGuard:
     def require_admin(authorization: Annotated[str | None, Header()] = None) -> str:
         token = services.admin_token
         scheme, _, given = (authorization or "").partition(" ")
@@ -44,18 +44,11 @@ def build_admin(services: Services) -> FastAPI:
         dependencies=[Depends(require_admin)],
     )
 
-    @app.exception_handler(GatewayError)
-    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"type": exc.anthropic_type, "message": exc.message}},
-            status_code=exc.status,
-            headers=exc.headers,
-        )
-
+    install_handlers(app)
     app.include_router(entity_routes(services))
     app.include_router(budget_routes(services))
     app.include_router(provider_routes(services))
     app.include_router(log_routes(services))
     app.include_router(pricing_routes(services))
     app.include_router(dashboard_routes(services))
-    return app
+    return AdminGuard(app, lambda: services.admin_token)

@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from tollway.errors import NotFound
 from tollway.governance.ledger import BudgetStatus, money
+from tollway.limits import Money
 from tollway.storage.records import BudgetEvent
 
 if TYPE_CHECKING:
@@ -21,8 +22,15 @@ if TYPE_CHECKING:
 
 
 class TopUp(BaseModel):
-    amount: Decimal = Field(gt=0, description="USD added to the current window only")
+    amount: Money = Field(description="USD added to the current window only")
     actor: str = Field(default="admin", description="who did it, for the record")
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("Input should be greater than 0 (USD)")
+        return v
 
 
 class Reset(BaseModel):

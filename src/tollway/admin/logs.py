@@ -19,6 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator, BeforeValidator
 
 from tollway.errors import ContentUnreadable, NotFound
+from tollway.limits import MAX_USD
 from tollway.storage import queries
 from tollway.storage.queries import GroupBy, LogFilter
 from tollway.storage.schema import COST_KINDS, REQUEST_COLUMNS, TOKEN_KINDS
@@ -117,7 +118,9 @@ def log_filter(
     until: Annotated[
         Time, Query(alias="to", description="ISO 8601 or epoch seconds, exclusive")
     ] = None,
-    min_cost: Annotated[Decimal | None, Query(ge=0, description="USD, total cost")] = None,
+    min_cost: Annotated[
+        Decimal | None, Query(ge=0, le=MAX_USD, description="USD, total cost")
+    ] = None,
 ) -> LogFilter:
     return LogFilter(key=key, team=team, customer=customer, model=model, provider=provider,
                      status=status, session=session, client=client, since=since, until=until,

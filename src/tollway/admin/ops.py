@@ -17,6 +17,7 @@ from tollway.governance.entities import (
     hash_key,
     key_hint,
     new_id,
+    salvage,
 )
 from tollway.storage.base import Store
 
@@ -59,18 +60,24 @@ class EntityOps:
         self.store = store
 
     async def list(self, kind: str) -> list[Any]:
-        return [_RECORDS[kind].model_validate(d) for d in await self.store.list_entities(kind)]
+        """Readable rows only; a stored bad budget is set aside (the registry logs it)."""
+        records = [salvage(_RECORDS[kind], d)[0] for d in await self.store.list_entities(kind)]
+        return [r for r in records if r is not None]
 
     async def get(self, kind: str, entity_id: str) -> Any:
         doc = await self.store.get_entity(kind, entity_id)
         if doc is None:
             for d in await self.store.list_entities(kind):
-                if d["name"] == entity_id:
+                if d.get("name") == entity_id:
                     doc = d
                     break
         if doc is None:
             raise NotFound(f"no {kind.replace('_', ' ')} with id or name {entity_id!r}")
-        return _RECORDS[kind].model_validate(doc)
+        record, problems = salvage(_RECORDS[kind], doc)
+        if record is None:
+            raise NotFound(f"the stored {kind.replace('_', ' ')} {entity_id!r} is unreadable: "
+                           + "; ".join(problems))  # fmt: skip
+        return record
 
     async def _check_refs(self, data: dict[str, Any]) -> None:
         for field, kind in (("team_id", "team"), ("customer_id", "customer")):
@@ -80,7 +87,7 @@ class EntityOps:
 
     async def _unique_name(self, kind: str, name: str, entity_id: str | None) -> None:
         for d in await self.store.list_entities(kind):
-            if d["name"] == name and d["id"] != entity_id:
+            if d.get("name") == name and d.get("id") != entity_id:
                 raise InvalidRequest(f"name: a {kind.replace('_', ' ')} named {name!r} exists")
 
     async def create(self, kind: str, data: _Input) -> tuple[Any, str | None]:

@@ -17,12 +17,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tollway.accounting.genai import GENAI_PRICES_VERSION
 from tollway.accounting.pricing import PriceBook
-from tollway.errors import ConfigError, NotFound
+from tollway.errors import ConfigError, InvalidField, NotFound
 from tollway.storage.base import Store
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ log = logging.getLogger("tollway.pricing")
 SETTING = "pricing"
 
 ModelName = Annotated[str, Path(description="model id, e.g. claude-sonnet-4-5")]
-Rate = Annotated[Decimal | None, Field(default=None, ge=0, allow_inf_nan=False)]
+Rate = Annotated[Decimal | None, Field(default=None, ge=0, le=10**6, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -182,10 +181,8 @@ def pricing_routes(services: Services) -> APIRouter:
             )
         return {"requested": model, "layer": price.source.layer, **price.as_dict()}
 
-    @router.put("/pricing/{model:path}", response_model=None)
-    async def put_price(
-        model: ModelName, body: Annotated[PriceInput, Body()]
-    ) -> dict[str, Any] | JSONResponse:
+    @router.put("/pricing/{model:path}")
+    async def put_price(model: ModelName, body: Annotated[PriceInput, Body()]) -> dict[str, Any]:
         """Set an override: merged over the current price, stored, applied at once."""
         fields = _clean(body.model_dump(exclude_unset=True))
         key = model.strip().lower()
@@ -195,8 +192,7 @@ def pricing_routes(services: Services) -> APIRouter:
             try:
                 price = services.prices.set_override(key, merged, layer="api")
             except ConfigError as exc:
-                detail = [{"type": "value_error", "loc": ["body"], "msg": str(exc)}]
-                return JSONResponse({"detail": detail}, status_code=422)
+                raise InvalidField("body", str(exc)) from None
             stored[key] = merged
             await services.store.put_setting(SETTING, json.dumps(stored, sort_keys=True))
         return {"requested": model, "layer": price.source.layer, **price.as_dict()}

@@ -11,12 +11,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from tollway.cli.backend import Backend
 from tollway.cli.common import run, show, table
 from tollway.config import Budget, ProviderGrant, RateLimit, SessionBudget
 from tollway.errors import InvalidRequest
+from tollway.limits import first_problem
 from tollway.storage.queries import LogFilter
 
 KINDS = {"keys": "virtual_key", "teams": "team", "customers": "customer"}
@@ -29,9 +30,9 @@ def parse_budget(text: str, calendar: bool) -> Budget:
     if not sep:
         raise InvalidRequest(f"--budget {text!r}: write AMOUNT/DURATION, e.g. 50/1d or 500/1M")
     try:
-        return Budget(max_limit=float(amount), reset_duration=duration, calendar_aligned=calendar)
-    except ValueError as exc:
-        raise InvalidRequest(f"--budget {text!r}: {exc}") from None
+        return Budget(max_limit=amount, reset_duration=duration, calendar_aligned=calendar)
+    except ValidationError as exc:
+        raise InvalidRequest(f"--budget {text!r}: {first_problem(exc)}") from None
 
 
 def _add_fields(p: argparse.ArgumentParser, kind: str) -> None:
@@ -50,7 +51,7 @@ def _add_fields(p: argparse.ArgumentParser, kind: str) -> None:
                        help="allowed models: exact, glob or regex:...; repeatable")  # fmt: skip
         p.add_argument("--provider", action="append",
                        help="allowed providers (default: any); repeatable")  # fmt: skip
-        p.add_argument("--session-budget", type=float, metavar="USD",
+        p.add_argument("--session-budget", metavar="USD",
                        help="USD cap per agent session")  # fmt: skip
         p.add_argument("--expires-at", metavar="TIME",
                        help="ISO 8601 time after which the key stops working")  # fmt: skip
@@ -65,8 +66,11 @@ async def _fields(kind: str, args: argparse.Namespace, backend: Backend) -> dict
     if args.budget:
         fields["budgets"] = [parse_budget(b, args.calendar) for b in args.budget]
     if args.rpm or args.tpm or args.concurrency:
-        fields["rate_limit"] = RateLimit(request_max_limit=args.rpm, token_max_limit=args.tpm,
-                                         concurrency_max=args.concurrency)  # fmt: skip
+        try:
+            fields["rate_limit"] = RateLimit(request_max_limit=args.rpm, token_max_limit=args.tpm,
+                                             concurrency_max=args.concurrency)  # fmt: skip
+        except ValidationError as exc:
+            raise InvalidRequest(f"--rpm/--tpm/--concurrency: {first_problem(exc)}") from None
     if getattr(args, "customer", None):
         fields["customer_id"] = (await backend.get("customer", args.customer))["id"]
     if kind == "virtual_key":
@@ -77,7 +81,11 @@ async def _fields(kind: str, args: argparse.Namespace, backend: Backend) -> dict
             fields["provider_configs"] = [ProviderGrant(provider=p, allowed_models=models)
                                           for p in (args.provider or ["*"])]  # fmt: skip
         if args.session_budget:
-            fields["session_budget"] = SessionBudget(max_limit=args.session_budget)
+            try:
+                fields["session_budget"] = SessionBudget(max_limit=args.session_budget)
+            except ValidationError as exc:
+                msg = first_problem(exc)
+                raise InvalidRequest(f"--session-budget {args.session_budget!r}: {msg}") from None
         if args.expires_at:
             fields["expires_at"] = args.expires_at
     return {k: _plain(v) for k, v in fields.items()}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tollway.config import Budget, ContentMode, ProviderGrant, RateLimit, SessionBudget
 
@@ -101,3 +101,57 @@ class KeyRecord(_Entity):
 
 
 AnyEntity = CustomerRecord | TeamRecord | KeyRecord
+
+
+E = TypeVar("E", bound=_Entity)
+# Fields whose bad values are set aside (with a warning) rather than making the whole row
+# unreadable: a budget or a limit, never an allowlist or an owner.
+_SALVAGEABLE = ("budgets", "rate_limit", "session_budget")
+
+
+def salvage(model: type[E], doc: dict[str, Any]) -> tuple[E | None, list[str]]:
+    """Read a stored row back: the record (None when unreadable) and what was set aside.
+
+    A row written before validation was strict, or by hand, may hold a budget such as
+    ``max_limit: "abc"``; that budget is dropped and reported, and every other budget
+    and limit of the owner still holds, so one bad value cannot take a team down.
+    """
+    problems: list[str] = []
+    doc = dict(doc)
+    for _ in range(64):
+        try:
+            return model.model_validate(doc), problems
+        except ValidationError as exc:
+            errors = exc.errors()
+        err = errors[0]
+        loc, where = err["loc"], ".".join(str(p) for p in err["loc"])
+        problems.append(f"{where}: {err['msg']}")
+        if not _set_aside(doc, loc):
+            return None, problems
+    return None, problems
+
+
+def _set_aside(doc: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    if loc and loc[0] == "provider_configs" and len(loc) > 3 and loc[2] in _SALVAGEABLE:
+        grants = doc.get("provider_configs")
+        if isinstance(grants, list) and isinstance(loc[1], int) and loc[1] < len(grants):
+            grant = dict(grants[loc[1]])
+            if _drop(grant, loc[2:]):
+                doc["provider_configs"] = [*grants[: loc[1]], grant, *grants[loc[1] + 1 :]]
+                return True
+        return False
+    return bool(loc) and loc[0] in _SALVAGEABLE and _drop(doc, loc)
+
+
+def _drop(doc: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    field = str(loc[0])
+    value = doc.get(field)
+    if field == "budgets" and isinstance(value, list) and len(loc) > 1:
+        index = loc[1]
+        if isinstance(index, int) and index < len(value):
+            doc[field] = value[:index] + value[index + 1 :]
+            return True
+    if field in doc:
+        doc[field] = [] if field == "budgets" else None
+        return True
+    return False

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from tollway.background import Periodic
-from tollway.governance.entities import CustomerRecord, KeyRecord, TeamRecord
+from tollway.governance.entities import CustomerRecord, E, KeyRecord, TeamRecord, salvage
 from tollway.storage.base import Store
 
 log = logging.getLogger("tollway.registry")
@@ -42,19 +42,27 @@ class Registry:
         if revision == self._revision and not force:
             return False
         snap = Snapshot()
-        for doc in await self.store.list_entities("virtual_key"):
-            key = KeyRecord.model_validate(doc)
+        for key in await self._load("virtual_key", KeyRecord):
             snap.keys[key.id] = key
             snap.keys_by_hash[key.key_hash] = key
-        for doc in await self.store.list_entities("team"):
-            team = TeamRecord.model_validate(doc)
+        for team in await self._load("team", TeamRecord):
             snap.teams[team.id] = team
-        for doc in await self.store.list_entities("customer"):
-            customer = CustomerRecord.model_validate(doc)
+        for customer in await self._load("customer", CustomerRecord):
             snap.customers[customer.id] = customer
         self.snapshot = snap
         self._revision = revision
         return True
+
+    async def _load(self, kind: str, model: type[E]) -> list[E]:
+        records = []
+        for doc in await self.store.list_entities(kind):
+            record, problems = salvage(model, doc)
+            if problems:
+                what = "left out" if record is None else "read with these set aside"
+                log.warning("stored %s %r %s: %s", kind, doc.get("id"), what, "; ".join(problems))
+            if record is not None:
+                records.append(record)
+        return records
 
     def start(self) -> None:
         self._poller.start()

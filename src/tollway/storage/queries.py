@@ -109,6 +109,10 @@ class LogPage:
     next_cursor: str | None
 
 
+_FIRST_SECOND = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_LAST_SECOND = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+
+
 def parse_time(value: str | float | None) -> float | None:
     """ISO 8601 (naive means UTC) or epoch seconds -> epoch seconds; ValueError if neither."""
     if value is None or value == "":
@@ -130,6 +134,8 @@ def parse_time(value: str | float | None) -> float | None:
             seconds = when.timestamp()
     if not math.isfinite(seconds):
         raise ValueError(f"{value!r} is not a finite time")
+    if not _FIRST_SECOND <= seconds <= _LAST_SECOND:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999")
     return seconds
 
 
@@ -143,9 +149,14 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         started_at, request_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise ValueError("not a cursor given by this API (use next_cursor as is)") from None
-    if not isinstance(started_at, int | float) or not isinstance(request_id, str):
+    if (
+        isinstance(started_at, bool)
+        or not isinstance(started_at, int | float)
+        or not math.isfinite(started_at)
+        or not isinstance(request_id, str)
+    ):
         raise ValueError("not a cursor given by this API (use next_cursor as is)")
     return float(started_at), request_id
 
