@@ -220,6 +220,8 @@ class GatewayConfig(_Model):
     concurrency_wait_s: float = Field(default=5, ge=0, le=600)
     # How long a request whose client went away keeps its upstream to read the usage.
     disconnect_grace_s: float = Field(default=20, ge=0, le=600)
+    # env.NAME references the admin API may use beyond those of this file (vault.py)
+    env_allowlist: list[str] = Field(default_factory=list)
 
 
 class ServerConfig(_Model):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from tollway.accounting.pricing import PriceBook
-from tollway.config import Config, ProviderConfig
+from tollway.config import Config, ProviderConfig, is_virtual_key
 from tollway.errors import GatewayError, InvalidRequest
 from tollway.governance.entities import KeyRecord
-from tollway.observability.metrics import Metrics
+from tollway.observability.metrics import OTHER, Metrics
 from tollway.observability.retention import ContentRetention
 from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
@@ -26,31 +24,33 @@ from tollway.pipeline.recovery import recover
 from tollway.pipeline.registry import Registry
 from tollway.pipeline.route import Router
 from tollway.pipeline.slots import SlotGate
-from tollway.provider_keys import crossed_message, usable_keys
-from tollway.providers.base import Provider
+from tollway.provider_keys import crossed_message
+from tollway.providers.base import KeyChoice, Provider
 from tollway.providers.http import HTTPProvider, UpstreamLimits
 from tollway.providers.simulated import SimulatedProvider
+from tollway.storage import provider_keys
 from tollway.storage.base import Store
 from tollway.storage.journal import Journal
+from tollway.vault import DEFAULT_BASE_URLS, EnvPolicy, open_box
 
 log = logging.getLogger("tollway")
 
-DEFAULT_BASE_URLS = {
-    "anthropic": "https://api.anthropic.com",
-    "openai": "https://api.openai.com/v1",
-}
 
-
-def build_providers(config: Config) -> dict[str, Provider]:
+def build_providers(config: Config, env: EnvPolicy | None = None) -> dict[str, Provider]:
+    env = env or EnvPolicy.at_start(config, os.environ)
     providers: dict[str, Provider] = {}
     for name, pc in config.providers.items():
         kind = config.provider_type(name)
         if kind == "simulated":
             providers[name] = SimulatedProvider(name, pc.simulated)
             continue
-        keys, crossed = usable_keys(pc)
-        for k in crossed:
-            log.warning("%s", crossed_message(name, k))
+        keys: list[KeyChoice] = []
+        for k in pc.keys:
+            secret = env.resolve(k.value)
+            if is_virtual_key(secret):  # a Tollway key in a provider variable: never sent
+                log.warning("%s", crossed_message(name, k))
+                continue
+            keys.append(KeyChoice(k.name, secret, k.weight))
         providers[name] = HTTPProvider(
             name, kind=kind, base_url=pc.base_url or DEFAULT_BASE_URLS[kind], keys=keys,
             limits=upstream_limits(pc),
@@ -85,7 +85,9 @@ class Services:
         self.store = store
         # Open budget reservations outlive a crash when journaled (storage/journal.py).
         self.journal = Journal(journal) if journal is not None else None
-        self.providers = build_providers(config)
+        # env.NAME references resolve only as the config given at start allows (vault.py)
+        self.env = EnvPolicy.at_start(config, os.environ)
+        self.providers = build_providers(config, self.env)
         self.prices = PriceBook(overrides=config.pricing, fallback=config.gateway.fallback_price)
         self.prices.bind_providers(price_providers(config))
         self.registry = Registry(store)
@@ -101,7 +103,7 @@ class Services:
             on_written=self.journal.committed if self.journal is not None else None,
         )
         self.retention = ContentRetention(store, config.logging.retention_days)
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.model_label)
         self.metrics.gauge("tollway_log_queue", "Records waiting for the writer",
                            lambda: self.writer.pending)  # fmt: skip
         self.metrics.gauge("tollway_log_records_dropped", "Records dropped: queue full",
@@ -146,7 +148,7 @@ class Services:
     def _apply_providers(self, config: Config) -> None:
         self._retired.extend(self.providers.values())
         self.config = config
-        self.providers = build_providers(config)
+        self.providers = build_providers(config, self.env)
         self.prices.bind_providers(price_providers(config))
         self.router = Router(
             self.providers, {n: list(p.models) for n, p in config.providers.items()}
@@ -154,26 +156,29 @@ class Services:
         self.gateway.router = self.router
 
     async def replace_providers(self, providers: Mapping[str, ProviderConfig]) -> None:
-        """Validate, store and apply a new provider set; in-flight requests finish as they are."""
-        doc = {n: p.model_dump(mode="json", exclude_defaults=True) for n, p in providers.items()}
-        try:
-            config = Config.model_validate(
-                {**self.config.model_dump(mode="json"), "providers": doc}
-            )
-        except ValidationError as exc:
-            raise InvalidRequest(f"providers: {exc.errors()[0]['msg']}") from None
+        """Validate, store (keys encrypted) and apply a new provider set; in-flight
+        requests finish as they are. InvalidField names what is refused."""
+        config = provider_keys.validated(self.config, providers)
+        provider_keys.check_references(config, self.env)
         for name, pc in config.providers.items():
-            crossed = usable_keys(pc)[1]
-            if crossed:
-                raise InvalidRequest(crossed_message(name, crossed[0]))
-        await self.store.put_setting("providers", json.dumps(doc))
+            for k in pc.keys:
+                if is_virtual_key(self.env.resolve(k.value)):
+                    raise InvalidRequest(crossed_message(name, k))
+        box = open_box(self.store.url)  # read afresh: `tollway secrets rotate` may have run
+        await self.store.put_setting(provider_keys.SETTING, provider_keys.stored_doc(config, box))
         self._apply_providers(config)
 
     async def _stored_providers(self) -> None:
-        stored = await self.store.get_setting("providers")
-        if stored:
-            providers = {n: ProviderConfig.model_validate(p) for n, p in json.loads(stored).items()}
-            self._apply_providers(self.config.model_copy(update={"providers": providers}))
+        stored = await self.store.get_setting(provider_keys.SETTING)
+        if not stored:
+            return
+        box = open_box(self.store.url)
+        providers, plaintext = provider_keys.load_stored(stored, box, self.env)
+        config = self.config.model_copy(update={"providers": providers})
+        if plaintext and box is not None:  # written by an older version: encrypt it now
+            doc = provider_keys.stored_doc(config, box)
+            await self.store.put_setting(provider_keys.SETTING, doc)
+        self._apply_providers(config)
 
     async def start(self) -> None:
         if self.started:
@@ -211,6 +216,14 @@ class Services:
         for provider in [*self.providers.values(), *self._retired]:
             await provider.close()
         await self.store.close()
+
+    def model_label(self, model: str) -> str:
+        """A model's metrics label: a declared model or a priced one (by its price-table
+        name), else ``other``, so that invented names cannot grow /metrics."""
+        if any(model in p.models for p in self.config.providers.values()):
+            return model
+        price = self.prices.lookup(model)
+        return price.model if price is not None and "*" not in price.model else OTHER
 
     def models_for(self, key: KeyRecord) -> list[str]:
         names: list[str] = []

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Header
 from tollway.admin.budgets import budget_routes
 from tollway.admin.dashboard_api import dashboard_routes
 from tollway.admin.entities import entity_routes
-from tollway.admin.errors import AdminGuard, install_handlers
+from tollway.admin.errors import AdminGuard, described, install_handlers
 from tollway.admin.logs import log_routes
 from tollway.admin.pricing import pricing_routes
 from tollway.admin.providers import provider_routes
@@ -42,13 +42,15 @@ def build_admin(services: Services) -> AdminGuard:
         docs_url="/api/docs",
         redoc_url=None,
         dependencies=[Depends(require_admin)],
+        responses=described(401, 413, 422),
     )
 
     install_handlers(app)
-    app.include_router(entity_routes(services))
-    app.include_router(budget_routes(services))
+    # Every status each route really answers, in the one error shape (admin/errors.py).
+    app.include_router(entity_routes(services), responses=described(400, 404))
+    app.include_router(budget_routes(services), responses=described(404))
     app.include_router(provider_routes(services))
-    app.include_router(log_routes(services))
-    app.include_router(pricing_routes(services))
-    app.include_router(dashboard_routes(services))
+    app.include_router(log_routes(services), responses=described(404))
+    app.include_router(pricing_routes(services), responses=described(404))
+    app.include_router(dashboard_routes(services), responses=described(400, 404))
     return AdminGuard(app, lambda: services.admin_token)

@@ -17,6 +17,7 @@ parses anything, so a deep or huge body is a 4xx and never reaches the recursion
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -206,6 +207,11 @@ async def _read(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
-    if body and json_depth(body) > MAX_DEPTH:
-        raise InvalidField("body", f"JSON nested too deep (more than {MAX_DEPTH} levels)")
+    if body:
+        if json_depth(body) > MAX_DEPTH:
+            raise InvalidField("body", f"JSON nested too deep (more than {MAX_DEPTH} levels)")
+        try:
+            json.loads(body)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise InvalidField("body", f"not valid JSON: {exc}") from None
     return body

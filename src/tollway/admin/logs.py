@@ -185,10 +185,30 @@ async def _with_content(
         yield doc
 
 
+EXPORTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON, or with format=csv / format=jsonl an export",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+BYTES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The body as it passed",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
 def log_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["logs"])
 
-    @router.get("/logs", response_model=None)
+    @router.get("/logs", response_model=None, responses=EXPORTS)
     async def list_logs(
         where: Filter,
         cursor: Annotated[Cursor, Query(description="next_cursor of the previous page")] = None,
@@ -221,7 +241,7 @@ def log_routes(services: Services) -> APIRouter:
             raise NotFound(f"no logged request {request_id!r} (records are written in batches)")
         return render_log(row)
 
-    @router.get("/logs/{request_id}/content/{part}", response_class=Response)
+    @router.get("/logs/{request_id}/content/{part}", response_class=Response, responses=BYTES)
     async def get_log_content(request_id: str, part: Literal["request", "response"]) -> Response:
         """A stored body byte for byte, as it passed (``application/octet-stream``)."""
         bodies = await queries.get_content(services.store, request_id)
@@ -230,7 +250,7 @@ def log_routes(services: Services) -> APIRouter:
         return Response(bodies[0] if part == "request" else bodies[1],
                         media_type="application/octet-stream")  # fmt: skip
 
-    @router.get("/usage", response_model=None)
+    @router.get("/usage", response_model=None, responses=EXPORTS)
     async def usage(
         where: Filter,
         group_by: GroupBy = "model",

@@ -66,7 +66,7 @@ def _serve_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def parser() -> argparse.ArgumentParser:
-    from tollway.cli import budgets, clients, entities, prices, usage
+    from tollway.cli import budgets, clients, entities, prices, secrets, usage
 
     top = argparse.ArgumentParser(
         prog="tollway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     budgets.add_commands(sub)
     usage.add_commands(sub)
     prices.add_commands(sub)
+    secrets.add_commands(sub)
     clients.add_commands(sub)
     for leaf in _leaves(top):
         if leaf is not top:

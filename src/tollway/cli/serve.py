@@ -20,6 +20,7 @@ from tollway.connections import ServerLimits, connection_cap, guarded_protocol, 
 from tollway.errors import ConfigError
 from tollway.storage import open_store
 from tollway.storage.journal import journal_path_for
+from tollway.vault import write_private
 
 DEFAULT_DB = "sqlite:///tollway.db"
 DEFAULT_PORT = 8080
@@ -46,8 +47,7 @@ def admin_token_for(url: str) -> tuple[str, bool]:
     if token_file.exists():
         return token_file.read_text().strip(), False
     token = "twadmin-" + secrets.token_urlsafe(24)
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
+    write_private(token_file, token + "\n")
     return token, True
 
 

@@ -12,6 +12,8 @@ from prometheus_client.registry import Collector
 from tollway.storage.records import RequestRecord
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+OTHER = "other"
+_MAX_MEMO = 4096
 
 
 class _Callback(Collector):
@@ -36,7 +38,11 @@ class _Children:
 class Metrics:
     """``metrics.observe(record)`` per request; ``metrics.render()`` for a scrape."""
 
-    def __init__(self) -> None:
+    def __init__(self, model_label: Callable[[str], str] | None = None) -> None:
+        # Label values must stay few: a model name a client invents folds into "other"
+        # (``model_label`` decides; Services passes the price table and declared models).
+        self._model_label = model_label or (lambda m: m)
+        self._labels: dict[str, str] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "tollway_requests", "Requests by surface, provider, model and status",
@@ -66,8 +72,16 @@ class Metrics:
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         self.registry.register(_Callback(name, doc, read))
 
+    def label(self, model: str) -> str:
+        found = self._labels.get(model)
+        if found is None:
+            if len(self._labels) >= _MAX_MEMO:
+                self._labels.clear()
+            found = self._labels[model] = self._model_label(model) if model else ""
+        return found
+
     def _children(self, r: RequestRecord) -> _Children:
-        key = (r.surface, r.provider or "", r.served_model or "", r.status)
+        key = (r.surface, r.provider or "", self.label(r.served_model or ""), r.status)
         found = self._cache.get(key)
         if found is None:
             surface, provider, model, status = key

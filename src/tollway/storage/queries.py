@@ -99,7 +99,8 @@ class LogFilter:
         if self.min_cost is not None:
             # Stored amounts are whole picodollars: ">= x" is ">= ceil(x in pico)".
             clauses.append("cost_total_pico >= ?")
-            params.append(math.ceil(self.min_cost * PICO))
+            # past the largest stored amount nothing matches: clamp, never overflow int64
+            params.append(min(math.ceil(self.min_cost * PICO), 2**63 - 1))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +16,17 @@ from tollway.storage.schema import added_columns, content_migrations, ddl
 from tollway.storage.sql import Guard, SQLStore, Statement
 
 T = TypeVar("T")
+
+
+def _private(path: Path) -> None:
+    """The database holds request bodies: create it 0600 (SQLite gives its -wal and -shm
+    files the database's mode), and take group and other access from an older one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists() and p.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):  # not ours: leave it as it is
+                p.chmod(0o600)
 
 
 class SQLiteStore(SQLStore):
@@ -32,7 +45,7 @@ class SQLiteStore(SQLStore):
     def _with_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._conn is None:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _private(Path(self.path))
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
