@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -37,6 +38,7 @@ def is_virtual_key(secret: str) -> bool:
     return secret.startswith(VIRTUAL_KEY_PREFIX)
 
 
+_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -104,6 +106,20 @@ class ProviderConfig(_Model):
     max_response_mb: float = Field(default=32, gt=0)  # decoded; larger answers fail with 502
     models: list[str] = Field(default_factory=list)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(v) > 2048:
+            raise ValueError(f"{v[:100]!r} is not an http(s) URL with a host")
+        try:
+            parts.port  # noqa: B018 (a bad port raises here)
+        except ValueError:
+            raise ValueError(f"{v[:100]!r} has an invalid port") from None
+        return v
 
 
 class Budget(_Model):
@@ -250,6 +266,11 @@ class Config(_Model):
     @classmethod
     def _provider_types(cls, v: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
         for name, p in v.items():
+            if not _PROVIDER_NAME.match(name):
+                raise ValueError(
+                    f"provider name {name[:64]!r}: use letters, digits, '-', '_' or '.' "
+                    "(1-64 characters, no '/': models are named provider/model)"
+                )
             if p.type is None and name not in KNOWN_PROVIDER_TYPES:
                 raise ValueError(
                     f"provider {name!r} needs a type: one of {', '.join(KNOWN_PROVIDER_TYPES)} "

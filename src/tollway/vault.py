@@ -17,6 +17,7 @@ So an admin cannot point a provider at a URL of their choosing with
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from tollway.config import Config, env_name
 
+log = logging.getLogger("tollway.secrets")
 PREFIX = "enc:v1:"
 KEY_ENV = "TOLLWAY_SECRET_KEY"
 KEY_FILE_ENV = "TOLLWAY_SECRET_KEY_FILE"
@@ -80,6 +82,8 @@ def key_source(db_url: str, environ: Mapping[str, str]) -> KeySource | None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_private(path, Fernet.generate_key().decode() + "\n")
+        log.warning("generated %s (0600): it decrypts the stored provider keys; back it up "
+                    "with the database, or set %s", path, KEY_ENV)  # fmt: skip
         return KeySource(read_keys(path), path, generated=True)
     return KeySource(read_keys(path), path)
 

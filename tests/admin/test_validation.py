@@ -106,7 +106,7 @@ async def test_a_bad_stored_row_does_not_take_down_the_team(tmp_path: Path, amou
         r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": secret})
         # the team's valid $0 monthly budget still refuses: nothing was dropped but the bad one
         assert r.status_code == 402, r.text
-        assert "team budget 1M" in r.json()["error"]["message"]
+        assert "team 't' budget 1M" in r.json()["error"]["message"]
         r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": other})
         assert r.status_code == 200, r.text
         r = await gw.client.get("/api/budgets", headers=gw.admin)
@@ -212,3 +212,33 @@ async def test_every_admin_error_has_one_shape(tmp_path: Path) -> None:
         big = json.dumps({"name": "x" * (2 * 1024 * 1024)})
         r = await c.post("/api/teams", content=big, headers=as_json)
         assert_admin_error(r, 413)
+
+
+@pytest.mark.parametrize(
+    ("provider", "field"),
+    [
+        ({"base_url": "not a url"}, "anthropic.base_url"),
+        ({"base_url": "ftp://127.0.0.1"}, "anthropic.base_url"),
+        ({"base_url": "http://[::1"}, "anthropic.base_url"),
+        ({"base_url": "http://127.0.0.1:99999"}, "anthropic.base_url"),
+        ({"timeout_s": 12345.678}, "anthropic.timeout_s"),  # sent as 1e999
+        ({"keys": [{"value": "sk-x", "weight": "Infinity"}]}, "anthropic.keys.0.weight"),
+        ({"keys": [{"value": ""}]}, "anthropic.keys.0.value"),
+    ],
+)
+async def test_hostile_provider_configs_are_422(
+    tmp_path: Path, provider: dict[str, Any], field: str
+) -> None:
+    async with running(tmp_path) as gw:
+        body = json.dumps({"anthropic": provider}).replace("12345.678", "1e999")
+        headers = {**gw.admin, "content-type": "application/json"}
+        r = await gw.client.put("/api/providers", content=body, headers=headers)
+        assert_admin_error(r, 422, field=field)
+        r = await gw.client.put("/api/providers", json={"a/b": {"type": "simulated"}},
+                                headers=gw.admin)  # fmt: skip
+        assert_admin_error(r, 422)
+        assert [
+            p["name"] for p in (await gw.client.get("/api/providers", headers=gw.admin)).json()
+        ] == ["simulated"]
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": await gw.key()})
+        assert r.status_code == 200

@@ -37,7 +37,8 @@ def validated(current: Config, providers: Mapping[str, ProviderConfig]) -> Confi
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = [str(p) for p in err["loc"]][1:]  # drop "providers"
-        raise InvalidField(".".join(loc) or "body", str(err["msg"])) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise InvalidField(".".join(loc) or "body", msg) from None
 
 
 def stored_doc(config: Config, box: SecretBox | None) -> str:
