@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
 
+from tollway.admin.schemas import BudgetEventOut, BudgetStatusOut, KeyStatusOut, ok
 from tollway.errors import NotFound
 from tollway.governance.ledger import BudgetStatus, money
 from tollway.limits import Money
@@ -90,13 +91,13 @@ def budget_routes(services: Services) -> APIRouter:
         except KeyError:
             raise NotFound(f"no budget {budget_id!r}; list them with GET /api/budgets") from None
 
-    @router.get("/budgets")
+    @router.get("/budgets", response_model=None, responses=ok(BudgetStatusOut, many=True))
     async def list_budgets() -> list[dict[str, Any]]:
         for key in services.registry.snapshot.keys.values():
             services.admission.plan(key)
         return [status_json(s) for s in ledger.snapshot(datetime.now(UTC))]
 
-    @router.get("/virtual-keys/{key_id}/status")
+    @router.get("/virtual-keys/{key_id}/status", response_model=None, responses=ok(KeyStatusOut))
     async def key_status(
         key_id: str, model: str = REFERENCE_MODEL, body_bytes: int = Query(80_000, ge=0)
     ) -> dict[str, Any]:
@@ -120,7 +121,9 @@ def budget_routes(services: Services) -> APIRouter:
             "in_flight": services.slots.in_flight(f"vk:{key.id}"),
         }
 
-    @router.post("/budgets/{budget_id:path}/reset")
+    @router.post(
+        "/budgets/{budget_id:path}/reset", response_model=None, responses=ok(BudgetStatusOut)
+    )
     async def reset(budget_id: str, body: Reset | None = None) -> dict[str, Any]:
         status = _status(budget_id)
         services.admission.reset(budget_id, datetime.now(UTC))
@@ -130,7 +133,9 @@ def budget_routes(services: Services) -> APIRouter:
         await services.writer.flush()
         return status_json(_status(budget_id))
 
-    @router.post("/budgets/{budget_id:path}/top-up")
+    @router.post(
+        "/budgets/{budget_id:path}/top-up", response_model=None, responses=ok(BudgetStatusOut)
+    )
     async def top_up(budget_id: str, body: TopUp) -> dict[str, Any]:
         status = _status(budget_id)
         ledger.top_up(budget_id, body.amount, datetime.now(UTC))
@@ -139,7 +144,11 @@ def budget_routes(services: Services) -> APIRouter:
             status.window_start.timestamp()))  # fmt: skip
         return status_json(_status(budget_id))
 
-    @router.get("/budgets/{budget_id:path}/events")
+    @router.get(
+        "/budgets/{budget_id:path}/events",
+        response_model=None,
+        responses=ok(BudgetEventOut, many=True),
+    )
     async def events(budget_id: str) -> list[dict[str, Any]]:
         return [
             {"action": e.action, "amount": str(e.amount), "actor": e.actor,

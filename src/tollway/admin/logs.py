@@ -189,7 +189,7 @@ EXPORTS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON, or with format=csv / format=jsonl an export",
         "content": {
-            "application/json": {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object", "required": ["data"]}},
             "text/csv": {"schema": {"type": "string"}},
             "application/x-ndjson": {"schema": {"type": "string"}},
         },

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
+from tollway.admin.schemas import ProviderOut, ok
 from tollway.config import ProviderConfig
 
 if TYPE_CHECKING:
@@ -30,12 +31,12 @@ def redacted(name: str, pc: ProviderConfig, kind: str) -> dict[str, Any]:
 def provider_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["providers"])
 
-    @router.get("/providers")
+    @router.get("/providers", response_model=None, responses=ok(ProviderOut, many=True))
     async def list_providers() -> list[dict[str, Any]]:
         cfg = services.config
         return [redacted(n, p, cfg.provider_type(n)) for n, p in cfg.providers.items()]
 
-    @router.put("/providers")
+    @router.put("/providers", response_model=None, responses=ok(ProviderOut, many=True))
     async def put_providers(body: dict[str, ProviderConfig]) -> list[dict[str, Any]]:
         """Replace every provider; stored, and applied to new requests at once."""
         await services.replace_providers(body)
