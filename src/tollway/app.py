@@ -67,6 +67,8 @@ class TollwayApp:
             await self.dashboard(scope, receive, send)
         elif path == "/" and self.dashboard is not None and wants_html(scope):
             await respond(send, 303, b"", b"text/plain", [(b"location", b"/ui/")])
+        elif path == "/mcp" or path.startswith("/mcp/"):
+            await self.services.mcp.gateway(scope, receive, send)
         elif path == "/health":
             await respond(send, 200, _HEALTH)
         elif path == "/metrics":

@@ -26,6 +26,7 @@ from pydantic import (
 
 from tollway.errors import ConfigError
 from tollway.limits import Count, Money, Weight
+from tollway.mcp.settings import MCPConfig
 
 _DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
 KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "simulated")
@@ -261,6 +262,7 @@ class Config(_Model):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    mcp: MCPConfig = Field(default_factory=MCPConfig)
 
     @field_validator("providers")
     @classmethod

@@ -12,6 +12,7 @@ from tollway.accounting.pricing import PriceBook
 from tollway.config import Config, ProviderConfig, is_virtual_key
 from tollway.errors import GatewayError, InvalidRequest
 from tollway.governance.entities import KeyRecord
+from tollway.mcp.service import MCPService
 from tollway.observability.metrics import OTHER, Metrics
 from tollway.observability.retention import ContentRetention
 from tollway.observability.writer import LogWriter
@@ -140,6 +141,8 @@ class Services:
             body_bytes=BodyBytes(max(gw.max_body_bytes_in_flight, gw.max_body_bytes)),
         )
         self.gateway.disconnects = DisconnectPolicy(gw.disconnect_grace_s)
+        self.mcp = MCPService(config, store, self.registry, self.gateway.authenticate,
+                              self.admission, self.metrics)  # fmt: skip
         self.started = False
         self.admin_token = ""
         self.freeze_gc = False  # the server sets it; tests start many Services per process
@@ -197,6 +200,7 @@ class Services:
         self.registry.start()
         self.writer.start()
         self.retention.start()
+        await self.mcp.start()
         if self.freeze_gc:
             # Objects built at start live as long as the process: move them out of the
             # collector's reach, so full collections stay short (tens of ms otherwise).
@@ -209,6 +213,7 @@ class Services:
             return
         self.started = False
         await self.registry.stop()
+        await self.mcp.stop()
         await self.retention.stop()
         await self.writer.stop()
         if self.journal is not None:

@@ -197,3 +197,7 @@ def add_commands(sub: Any) -> None:
                 a.add_argument("--key-file", metavar="PATH",
                                help="apiKeyHelper reads the key from this file")  # fmt: skip
             a.set_defaults(func=_print, client=client)
+        if client == "claude-code":
+            from tollway.cli import mcp
+
+            mcp.add_command(acts)  # tollway claude-code mcp --key ...

@@ -7,9 +7,12 @@ when the store's revision changes, and records go through the batched writer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tollway.storage.records import Batch, BudgetEvent, SpendRecord
+
+if TYPE_CHECKING:
+    from tollway.storage.tool_calls import ToolCallRecord
 
 
 class Store(Protocol):
@@ -43,3 +46,6 @@ class Store(Protocol):
     async def sweep_generation(self) -> int: ...
     async def begin_sweep(self) -> int: ...
     async def delete_chunks(self, scope: str, digests: Sequence[bytes], below_gen: int) -> int: ...
+
+    async def write_tool_calls(self, records: Sequence[ToolCallRecord]) -> None: ...
+    async def purge_tool_call_content(self, before: float) -> None: ...

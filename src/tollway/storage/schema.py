@@ -118,6 +118,15 @@ CREATE TABLE IF NOT EXISTS content_chunks (
   scope TEXT NOT NULL, digest {BLOB} NOT NULL, gen {BIGINT} NOT NULL,
   created_at {REAL} NOT NULL, data {BLOB} NOT NULL, PRIMARY KEY (scope, digest));
 INSERT INTO meta (key, value) VALUES ('content_sweep', '0') ON CONFLICT (key) DO NOTHING;
+CREATE TABLE IF NOT EXISTS mcp_tool_calls (
+  id TEXT PRIMARY KEY, started_at {REAL} NOT NULL, latency_ms {REAL} NOT NULL,
+  vk_id TEXT, vk_name TEXT, team_id TEXT, customer_id TEXT, mcp_session_id TEXT,
+  agent_session_id TEXT, endpoint TEXT NOT NULL, server TEXT, tool TEXT,
+  exposed_name TEXT NOT NULL, outcome TEXT NOT NULL, error_message TEXT, arguments TEXT,
+  result TEXT, arguments_bytes {BIGINT} NOT NULL, result_bytes {BIGINT} NOT NULL,
+  cost_pico {BIGINT} NOT NULL);
+CREATE INDEX IF NOT EXISTS mcp_tool_calls_started ON mcp_tool_calls (started_at);
+CREATE INDEX IF NOT EXISTS mcp_tool_calls_vk ON mcp_tool_calls (vk_id, started_at);
 """
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from tollway.storage.records import Batch, BudgetEvent, RequestRecord, SpendRecord
 from tollway.storage.schema import COST_KINDS, REQUEST_COLUMNS, TOKEN_KINDS, to_pico
+from tollway.storage.tool_calls import INSERT_TOOL_CALL, PURGE_TOOL_CALL_CONTENT, ToolCallRecord
 
 Statement = tuple[str, list[tuple[Any, ...]]]
 Guard = tuple[str, str]  # a query run first in the transaction, and the value it must give
@@ -207,3 +208,10 @@ class SQLStore(ABC):
         sql = "DELETE FROM content_chunks WHERE scope = ? AND digest = ? AND gen < ?"
         await self._run([(sql, [(scope, d, below_gen) for d in digests])])
         return before - int((await self._fetch(count, (scope,)))[0]["n"])
+
+    async def write_tool_calls(self, records: Sequence[ToolCallRecord]) -> None:
+        if records:
+            await self._run([(INSERT_TOOL_CALL, [r.row() for r in records])])
+
+    async def purge_tool_call_content(self, before: float) -> None:
+        await self._run([(PURGE_TOOL_CALL_CONTENT, [(before,)])])
