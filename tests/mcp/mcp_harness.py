@@ -3,6 +3,7 @@ session through the gateway, and waiting for an upstream's health."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import subprocess
 import sys
@@ -26,6 +27,12 @@ TOOL_SERVER = Path(__file__).resolve().parent / "tool_server.py"
 UPSTREAM_TOKEN = "upstream-bearer-s3cret-value"
 LONG_NAME = "summarise_the_quarterly_revenue_report_for_every_region_now"
 ALL_TOOLS = ["add", "delete_everything", "echo", "fail", "grow", LONG_NAME, "whoami"]
+# Claude Code calls these mcp__tollway__<name>: 64 characters at most, so a name gets 50.
+_LONG = f"tools__{LONG_NAME}"
+SHORT = f"{_LONG[:41]}_{hashlib.sha256(_LONG.encode()).hexdigest()[:8]}"
+# What a key allowed tools__* but denied tools__delete_everything sees.
+EXPECTED = [f"tools__{t}" for t in ALL_TOOLS if t not in ("delete_everything", LONG_NAME)]
+EXPECTED.append(SHORT)
 
 
 @dataclass

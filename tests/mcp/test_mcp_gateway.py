@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +12,9 @@ from mcp.shared.exceptions import MCPError
 from conftest import GatewayServer
 from mcp_harness import (
     ALL_TOOLS,
+    EXPECTED,
     LONG_NAME,
+    SHORT,
     ToolServerProcess,
     session,
     stdio_server_config,
@@ -24,12 +25,6 @@ from mcp_harness import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-# Claude Code calls these mcp__tollway__<name>: 64 characters at most, so a name gets 50.
-_LONG = f"tools__{LONG_NAME}"
-_SHORT = f"{_LONG[:41]}_{hashlib.sha256(_LONG.encode()).hexdigest()[:8]}"
-EXPECTED = [f"tools__{t}" for t in ALL_TOOLS if t not in ("delete_everything", LONG_NAME)]
-EXPECTED.append(_SHORT)
 
 
 @pytest.fixture
@@ -69,8 +64,8 @@ async def test_lists_permitted_tools_sorted_and_calls_one(gateway: GatewayServer
         assert texts(result) == ["echo: hello"] and not result.is_error
         added = await client.call_tool("tools__add", {"a": 2, "b": 40})
         assert texts(added) == ["42"]
-        assert len(_SHORT) == 50 and len(f"mcp__tollway__{_SHORT}") == 64
-        long = await client.call_tool(_SHORT, {})
+        assert len(SHORT) == 50 and len(f"mcp__tollway__{SHORT}") == 64
+        long = await client.call_tool(SHORT, {})
         assert texts(long) == [f"{LONG_NAME} ran"]
 
 
@@ -127,7 +122,7 @@ async def test_stdio_upstream(gateway_factory: Callable[..., GatewayServer]) -> 
     config = {"mcp": {"servers": {"local": stdio_server_config()}, "access": access}}
     gw = gateway_factory(config)
     health = wait_for(gw, "local", "up")
-    assert health["transport"] == "stdio" and len(health["tools"]) == len(ALL_TOOLS)
+    assert health["transport"] == "stdio" and health["tools"] == sorted(ALL_TOOLS)
     async with session(gw.base_url + "/mcp", gw.key("dev")) as client:
         listed = await client.list_tools()
         assert [t.name for t in listed.tools] == ["local__add", "local__echo"]
