@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,6 +48,7 @@ from tollway.storage.tool_calls import ToolCallRecord
 log = logging.getLogger("tollway.mcp")
 Authenticate = Callable[[Mapping[bytes, bytes], list[tuple[bytes, bytes]]], KeyRecord]
 _SCOPE_KEY = "tollway.mcp"
+MAX_SESSIONS = 10_000
 NOT_PERMITTED = -32003  # JSON-RPC server error: the key may use no tools here
 
 
@@ -97,7 +98,9 @@ class MCPGateway:
         self.upstreams: dict[str, Upstream] = {}
         self.sources: dict[str, str] = {}  # server name -> "config" | "api"
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        # One ServerSession per client session (any of its requests' reaches the connection's
+        # standalone stream), least recently used first, bounded like the SDK's sessions.
+        self._sessions: OrderedDict[str, ServerSession] = OrderedDict()
         self._server = _GatewayServer(
             "tollway", version="0.1.0", on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
@@ -154,11 +157,11 @@ class MCPGateway:
 
     async def _changed(self) -> None:
         """An upstream's tools or health changed: tell every connected client."""
-        for session in list(self._sessions):
+        for sid, session in list(self._sessions.items()):
             try:
                 await session.send_tool_list_changed()
             except Exception:  # a closed session must not stop the others
-                self._sessions.discard(session)
+                self._sessions.pop(sid, None)
 
     # -- HTTP --------------------------------------------------------------------------
 
@@ -197,7 +200,11 @@ class MCPGateway:
         caller = request.scope.get(_SCOPE_KEY) if request is not None else None
         if not isinstance(caller, Caller):
             raise MCPError(code=-32001, message="no virtual key on this request")
-        self._sessions.add(ctx.session)
+        if caller.mcp_session is not None:
+            self._sessions[caller.mcp_session] = ctx.session
+            self._sessions.move_to_end(caller.mcp_session)
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
         return caller
 
     def policy(self, key: KeyRecord) -> Policy:
@@ -228,11 +235,21 @@ class MCPGateway:
             raise MCPError(code=NOT_PERMITTED, message=(
                 f"no MCP tools for virtual key {caller.key.name}: its permissions could not "
                 f"be resolved ({policy.problem}); ask your gateway admin"))  # fmt: skip
-        if not tools and not any(policy.allow):
-            raise MCPError(code=NOT_PERMITTED, message=(
-                f"virtual key {caller.key.name} may use no MCP tools (tools are denied by "
-                "default); ask your gateway admin to allow some under mcp.access"))  # fmt: skip
+        if not tools:
+            raise MCPError(code=NOT_PERMITTED, message=self._why_none(caller, policy))
         return types.ListToolsResult(tools=[t.definition for t in tools])
+
+    def _why_none(self, caller: Caller, policy: Policy) -> str:
+        """Zero tools is never a silent empty list: say why."""
+        name = caller.key.name
+        if not policy.allow:
+            return (f"virtual key {name} may use no MCP tools (tools are denied by default); "
+                    "ask your gateway admin to allow some under mcp.access")  # fmt: skip
+        down = [f"{n} ({u.state}: {u.last_error or 'no answer yet'})"
+                for n, u in sorted(self.upstreams.items()) if u.state != "up"]  # fmt: skip
+        where = f" at {caller.endpoint}" if caller.group else ""
+        text = f"no MCP tools{where} match what virtual key {name} may use"
+        return text + (f"; MCP servers not connected: {', '.join(down)}" if down else "")
 
     # -- tools/call ----------------------------------------------------------------------
 
