@@ -31,6 +31,7 @@ from mcp.server.session import ServerSession
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
+from tollway.config import ContentMode
 from tollway.errors import AuthenticationFailed, GatewayError, UpstreamError
 from tollway.governance.entities import KeyRecord
 from tollway.mcp.access import Policy, resolve
@@ -87,7 +88,7 @@ class MCPGateway:
 
     def __init__(
         self, config: MCPConfig, *, registry: Registry, authenticate: Authenticate,
-        admission: Admission, calls: ToolCallLog, log_content: bool,
+        admission: Admission, calls: ToolCallLog, log_content: bool | ContentMode,
     ) -> None:  # fmt: skip
         self.config = config
         self.registry = registry
@@ -269,6 +270,15 @@ class MCPGateway:
         return await call.run(target)
 
 
+def keeps_content(key: KeyRecord, default: bool | ContentMode) -> bool:
+    """The request log's rule: the key's ``content``, else ``log_content``, else the default."""
+    if key.content is not None:
+        return key.content != "off"
+    if key.log_content is not None:
+        return key.log_content
+    return default not in (False, "off")
+
+
 class _Call:
     """One tools/call on its way through governance to the upstream and into the log."""
 
@@ -319,7 +329,7 @@ class _Call:
         team = snap.teams.get(key.team_id) if key.team_id else None
         args = arguments_text(self.params.arguments)
         body = result_text(result) if result is not None else ""
-        content = key.log_content if key.log_content is not None else self.gw.log_content
+        content = keeps_content(key, self.gw.log_content)
         self.gw.calls.add(ToolCallRecord(
             id=f"mcp_{uuid.uuid4().hex}", started_at=self.started,
             latency_ms=(time.perf_counter() - self.t0) * 1000,
