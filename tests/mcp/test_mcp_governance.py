@@ -126,8 +126,10 @@ async def test_curated_group_endpoint(
     (row,) = wait_for_calls(gw, 1, key="dev")
     assert row["endpoint"] == "/mcp/readonly" and row["outcome"] == "denied"
     with httpx.Client(timeout=10) as http:
-        resp = http.post(gw.base_url + "/mcp/nope", json={}, headers={"authorization": key})
-    assert resp.status_code == 404 and "readonly" in resp.json()["error"]["message"]
+        resp = http.post(gw.base_url + "/mcp/nope", json={}, headers={"x-api-key": key})
+        assert resp.status_code == 404 and "readonly" in resp.json()["error"]["message"]
+        anonymous = http.post(gw.base_url + "/mcp/nope", json={})
+        assert anonymous.status_code == 401 and "readonly" not in anonymous.text
 
 
 def _initialize(http: httpx.Client, url: str, key: str) -> str:

@@ -11,6 +11,7 @@ team or customer the key names but the gateway does not know) permits nothing::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -40,26 +41,31 @@ def _closed(problem: str) -> Policy:
 
 
 def resolve(
-    access: AccessConfig,
+    access: AccessConfig | Sequence[AccessConfig],
     groups: dict[str, list[str]],
     key: KeyRecord,
     team: TeamRecord | None,
     customer: CustomerRecord | None,
 ) -> Policy:
-    """The key's policy; ``team``/``customer`` are what the key's ids point to (or None)."""
+    """The key's policy; ``team``/``customer`` are what the key's ids point to (or None).
+
+    ``access`` may be several rule sets (the config's and the admin API's): all apply.
+    """
+    layers = [access] if isinstance(access, AccessConfig) else list(access)
     if key.team_id and team is None:
         return _closed(f"the key's team {key.team_id} is not known")
     owner_customer = team.customer_id if team else key.customer_id
     if owner_customer and customer is None:
         return _closed(f"the key's customer {owner_customer} is not known")
     rules: list[tuple[str, AccessRule]] = []
-    for label, table, name in (
-        ("key", access.keys, key.name),
-        ("team", access.teams, team.name if team else None),
-        ("customer", access.customers, customer.name if customer else None),
-    ):
-        if name is not None and name in table:
-            rules.append((f"{label} {name}", table[name]))
+    for layer in layers:
+        for label, table, name in (
+            ("key", layer.keys, key.name),
+            ("team", layer.teams, team.name if team else None),
+            ("customer", layer.customers, customer.name if customer else None),
+        ):
+            if name is not None and name in table:
+                rules.append((f"{label} {name}", table[name]))
     allow: list[str] = []
     deny: list[str] = []
     for label, rule in rules:
@@ -70,10 +76,3 @@ def resolve(
                 return _closed(f"{label} names tool group {group!r}, which does not exist")
             allow += groups[group]
     return Policy(tuple(allow), tuple(deny))
-
-
-def group_filter(groups: dict[str, list[str]], group: str | None) -> tuple[str, ...] | None:
-    """The globs of a curated endpoint ``/mcp/<group>`` (None: the whole ``/mcp``)."""
-    if group is None:
-        return None
-    return tuple(groups[group])

@@ -92,6 +92,21 @@ def mcp_routes(services: Services) -> APIRouter:
     async def delete_server(name: str) -> None:
         await services.mcp.delete_server(name)
 
+    @router.get("/mcp-access")
+    async def get_access() -> dict[str, Any]:
+        """The config's groups and rules (read-only) and the API's (stored)."""
+        cfg = gw.config
+        stored = await services.mcp.stored_access()
+        return {"config": {"groups": cfg.groups, "access": cfg.access.model_dump()},
+                "stored": stored.model_dump()}  # fmt: skip
+
+    @router.put("/mcp-access")
+    async def put_access(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Replace the stored groups and rules: ``{"groups": {...}, "access": {"keys":
+        {"alice": {"allow": [...], "deny": [...], "groups": [...]}}, "teams": ..., ...}}``."""
+        stored = await services.mcp.put_access(body)
+        return stored.model_dump()
+
     @router.get("/mcp-tool-calls")
     async def tool_calls(
         key: str | None = None, session: str | None = None, server: str | None = None,

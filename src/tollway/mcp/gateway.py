@@ -39,7 +39,7 @@ from tollway.mcp.calllog import ToolCallLog
 from tollway.mcp.calls import CallGovernor, arguments_text, result_text
 from tollway.mcp.catalog import Exposed, Listing, visible
 from tollway.mcp.names import budget
-from tollway.mcp.settings import MCPConfig, MCPServerConfig
+from tollway.mcp.settings import AccessConfig, MCPConfig, MCPServerConfig, StoredAccess
 from tollway.mcp.upstream import ToolUnavailable, Upstream
 from tollway.pipeline.admit import Admission
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
@@ -96,6 +96,8 @@ class MCPGateway:
         self.governor = CallGovernor(admission, config.rate_limit)
         self.calls = calls
         self.log_content = log_content
+        self.groups: dict[str, list[str]] = dict(config.groups)
+        self.rules: list[AccessConfig] = [config.access]
         self.upstreams: dict[str, Upstream] = {}
         self.sources: dict[str, str] = {}  # server name -> "config" | "api"
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -169,15 +171,15 @@ class MCPGateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         group = path.removeprefix("/mcp").strip("/") or None
-        if group is not None and group not in self.config.groups:
-            await respond(send, 404, _jsonrpc_error(f"no MCP endpoint {path}: "
-                          f"tool groups are {sorted(self.config.groups)}", -32601))  # fmt: skip
-            return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         try:
             key = self.authenticate(dict(headers), headers)
         except AuthenticationFailed as err:
             await respond(send, 401, _jsonrpc_error(err.message, -32001))
+            return
+        if group is not None and group not in self.groups:
+            await respond(send, 404, _jsonrpc_error(f"no MCP endpoint {path}: "
+                          f"tool groups are {sorted(self.groups)}", -32601))  # fmt: skip
             return
         found = dict(headers)
         scope = dict(scope)
@@ -213,7 +215,13 @@ class MCPGateway:
         team = snap.teams.get(key.team_id) if key.team_id else None
         customer_id = team.customer_id if team else key.customer_id
         customer = snap.customers.get(customer_id) if customer_id else None
-        return resolve(self.config.access, self.config.groups, key, team, customer)
+        return resolve(self.rules, self.groups, key, team, customer)
+
+    async def set_access(self, stored: StoredAccess) -> None:
+        """Apply the admin API's groups and rules on top of the config's."""
+        self.groups = {**self.config.groups, **stored.groups}
+        self.rules = [self.config.access, stored.access]
+        await self._changed()
 
     def listings(self) -> list[Listing]:
         return [Listing(name, up.tools, up.state == "up", up.last_error)
@@ -221,7 +229,8 @@ class MCPGateway:
 
     def tools_for(self, caller: Caller) -> tuple[Policy, list[Exposed]]:
         policy = self.policy(caller.key)
-        group = tuple(self.config.groups[caller.group]) if caller.group else None
+        globs = self.groups.get(caller.group) if caller.group else None
+        group = tuple(globs) if globs is not None else None
         client = self.config.client_name + (f"-{caller.group}" if caller.group else "")
         return policy, visible(self.listings(), policy, group, budget(client))
 

@@ -7,6 +7,7 @@ API (``/api/mcp-servers``, stored in the database and started again at the next 
 from __future__ import annotations
 
 import json
+import logging
 
 from pydantic import ValidationError
 
@@ -14,13 +15,21 @@ from tollway.config import Config
 from tollway.errors import InvalidRequest, NotFound, PermissionDenied
 from tollway.mcp.calllog import ToolCallLog
 from tollway.mcp.gateway import Authenticate, MCPGateway
-from tollway.mcp.settings import MCPServerConfig, check_server_name
+from tollway.mcp.settings import (
+    AccessConfig,
+    AccessRule,
+    MCPServerConfig,
+    StoredAccess,
+    check_server_name,
+)
 from tollway.observability.metrics import Metrics
 from tollway.pipeline.admit import Admission
 from tollway.pipeline.registry import Registry
 from tollway.storage.base import Store
 
+log = logging.getLogger("tollway.mcp")
 SETTING = "mcp_servers"
+ACCESS_SETTING = "mcp_access"
 
 
 class MCPService:
@@ -54,7 +63,29 @@ class MCPService:
         doc = {n: c.model_dump(mode="json", exclude_defaults=True) for n, c in servers.items()}
         await self.store.put_setting(SETTING, json.dumps(doc))
 
+    async def stored_access(self) -> StoredAccess:
+        raw = await self.store.get_setting(ACCESS_SETTING)
+        return StoredAccess.model_validate_json(raw) if raw else StoredAccess()
+
+    async def put_access(self, doc: dict[str, object]) -> StoredAccess:
+        """Replace the API's groups and rules (the config's stay); applied at once."""
+        try:
+            stored = StoredAccess.model_validate(doc)
+            stored.check(self.gateway.config)
+        except (ValueError, ValidationError) as exc:
+            raise InvalidRequest(f"MCP access: {_first_error(exc)}") from None
+        await self.store.put_setting(ACCESS_SETTING, stored.model_dump_json())
+        await self.gateway.set_access(stored)
+        return stored
+
     async def start(self) -> None:
+        stored = await self.stored_access()
+        try:
+            stored.check(self.gateway.config)
+        except ValueError as exc:  # the config changed under it: fail closed, say so
+            log.error("stored MCP access rules ignored: %s", exc)
+            stored = StoredAccess(access=_deny_all(stored))
+        await self.gateway.set_access(stored)
         await self.gateway.start(await self._stored())
         self.calls.start()
 
@@ -89,6 +120,16 @@ class MCPService:
         del stored[name]
         await self._save(stored)
         await self.gateway.remove_server(name)
+
+
+def _deny_all(stored: StoredAccess) -> AccessConfig:
+    """Rules that name a missing group: every entity they covered gets nothing."""
+
+    def closed(rules: dict[str, AccessRule]) -> dict[str, AccessRule]:
+        return {n: AccessRule(groups=["<unresolvable stored rules>"]) for n in rules}
+
+    a = stored.access
+    return AccessConfig(keys=closed(a.keys), teams=closed(a.teams), customers=closed(a.customers))
 
 
 def _first_error(exc: Exception) -> str:

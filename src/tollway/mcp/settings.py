@@ -132,6 +132,20 @@ class MCPConfig(_Model):
         return self
 
 
+class StoredAccess(_Model):
+    """What ``PUT /api/mcp-access`` stores: groups and rules added to the config's."""
+
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    access: AccessConfig = Field(default_factory=AccessConfig)
+
+    def check(self, config: MCPConfig) -> None:
+        """Raise ValueError when a group clashes with the config's or a rule names none."""
+        clash = sorted(set(self.groups) & set(config.groups))
+        if clash:
+            raise ValueError(f"groups {clash} are declared in the config file")
+        MCPConfig(groups={**config.groups, **self.groups}, access=self.access)
+
+
 def check_server_name(name: str) -> str:
     if not _SERVER_NAME.match(name):
         raise ValueError(
