@@ -90,6 +90,12 @@ async def test_tool_calls_are_rate_limited_per_key(
         assert not (await client.call_tool("tools__echo", {"text": "x"})).is_error
     rows = wait_for_calls(gw, 3, key="limited")
     assert sorted(r["outcome"] for r in rows) == ["ok", "ok", "rate_limited"]
+    with httpx.Client(timeout=10) as http:
+        metrics = http.get(f"{gw.base_url}/metrics").text
+    assert 'tollway_mcp_tool_calls_total{outcome="ok",server="tools"} 3.0' in metrics
+    assert 'tollway_mcp_tool_calls_total{outcome="rate_limited",server="tools"} 1.0' in metrics
+    assert 'tollway_mcp_tool_call_duration_seconds_count{server="tools"} 4.0' in metrics
+    assert "tollway_mcp_upstreams_up 1.0" in metrics
 
 
 async def test_a_price_per_call_counts_against_the_budget(
