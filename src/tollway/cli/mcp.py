@@ -9,11 +9,13 @@ import shlex
 
 KEY_ENV = "TOLLWAY_KEY"
 
+DEFAULT_URL = "http://127.0.0.1:8080"
+
 
 def add_command(cc_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = cc_sub.add_parser("mcp", help="print how to add the gateway's MCP tools to Claude Code")
     cmd.add_argument("--key", required=True, help="a Tollway virtual key")
-    cmd.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway's base URL")
+    cmd.add_argument("--url", default=DEFAULT_URL, help="the gateway's base URL")
     cmd.add_argument("--group", help="a tool group: the curated endpoint /mcp/<group>")
     cmd.add_argument("--name", default="tollway",
                      help="its name in Claude Code: the gateway's mcp.client_name")  # fmt: skip
@@ -39,5 +41,7 @@ def lines(key: str, url: str, group: str | None, name: str = "tollway") -> list[
 
 
 def run(args: argparse.Namespace) -> int:
-    print("\n".join(lines(args.key, args.url, args.group, args.name)))
+    # --url is also a global option; given nowhere it is None here
+    url = getattr(args, "url", None) or DEFAULT_URL
+    print("\n".join(lines(args.key, url, args.group, args.name)))
     return 0
