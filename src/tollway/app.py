@@ -12,7 +12,7 @@ from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
 from tollway.services import Services
 from tollway.surfaces.anthropic import AnthropicSurface
-from tollway.surfaces.base import Route
+from tollway.surfaces.base import PathMatcher, Route
 from tollway.surfaces.openai import OpenAIChatSurface, OpenAIResponsesSurface
 from tollway.surfaces.paths import misconfigured_base_url
 
@@ -43,6 +43,8 @@ class TollwayApp:
         self.admin = admin
         self.dashboard = dashboard
         self.routes = _routes()
+        # Surfaces whose paths carry the model (tried in order when no exact route matches).
+        self.matchers: list[PathMatcher] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -55,6 +57,8 @@ class TollwayApp:
         path: str = scope["path"]
         method: str = scope["method"]
         route = self.routes.get(path)
+        if route is None and self.matchers:
+            route = self._match(path)
         if route is not None:
             if method != "POST":
                 err = InvalidRequest(f"{path} takes POST, not {method}")
@@ -79,6 +83,13 @@ class TollwayApp:
             await self._models(scope, send, path)
         else:
             await self._unknown(scope, send, path, method)
+
+    def _match(self, path: str) -> Route | None:
+        for matcher in self.matchers:
+            route = matcher(path)
+            if route is not None:
+                return route
+        return None
 
     async def _unknown(self, scope: Scope, send: Send, path: str, method: str) -> None:
         """404 in the caller's dialect, with the fix when the base URL looks doubled; logged."""

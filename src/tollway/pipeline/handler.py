@@ -169,9 +169,9 @@ class Gateway:
             await self._take(call, self.admission.key_caps(call.key))
             call.body = await self._read_body(receive)
             fields = read_fields(call.body)
-            call.model = fields.model
-            call.stream = bool(fields.stream)
-            call.target = self.router.resolve(fields.model, route.surface.dialect, call.key)
+            call.model = route.model or fields.model
+            call.stream = bool(fields.stream) if route.stream is None else route.stream
+            call.target = self.router.resolve(call.model, route.surface.dialect, call.key)
             await self._take(
                 call, self.admission.provider_caps(call.key, call.target.provider.name)
             )

@@ -10,6 +10,7 @@ from tollway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from tollway.governance.allowlist import ModelAllowlist
 from tollway.governance.entities import KeyRecord
 from tollway.providers.base import Provider
+from tollway.translate import Translator
 
 # Bare model names map to a provider by prefix (a small catalog; providers may list more).
 _CATALOG = (
@@ -41,6 +42,8 @@ class Target:
     provider: Provider
     model: str  # as the upstream should see it
     requested: str  # as the client sent it
+    # Set when the provider does not speak the client's dialect (see tollway.translate).
+    translator: Translator | None = None
 
 
 class Router:

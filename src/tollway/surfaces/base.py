@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +36,11 @@ def read_fields(body: bytes) -> RequestFields:
         raise InvalidRequest("the request body is JSON nested too deeply") from None
 
 
+# A surface whose paths carry parameters: the path -> its Route (with ``model`` and
+# ``stream`` filled in), or None when the path is not one of its own.
+PathMatcher = Callable[[str], "Route | None"]
+
+
 class Surface(Protocol):
     name: str
     dialect: str
@@ -55,6 +61,11 @@ class Route:
     surface: Surface
     kind: str  # "generate" | "count_tokens" | "models"
     path: str  # the canonical upstream path, e.g. "/v1/messages"
+    # Surfaces that name the model and streaming in the path (Gemini's
+    # ``/v1beta/models/{model}:streamGenerateContent``, Bedrock's ``/model/{id}/invoke``):
+    # what the path said, used instead of the body's ``model`` and ``stream`` fields.
+    model: str | None = None
+    stream: bool | None = None
 
     @property
     def billable(self) -> bool:
