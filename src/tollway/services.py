@@ -78,6 +78,16 @@ def upstream_limits(pc: ProviderConfig) -> UpstreamLimits:
     )  # fmt: skip
 
 
+def spool_dir_for(config: Config, journal: Path | None) -> Path | None:
+    """``logging.spool_dir``, else beside the database's journal (``tollway.db.spool``), so
+    that a restart after a crash finds the bodies spilled before it."""
+    if config.logging.spool_dir:
+        return Path(config.logging.spool_dir)
+    if journal is None:
+        return None
+    return journal.with_name(journal.name.removesuffix(".journal") + ".spool")
+
+
 class Services:
     """``services = Services(config, store); await services.start(); ...; await stop()``."""
 
@@ -99,7 +109,7 @@ class Services:
             flush_interval=config.logging.flush_interval_ms / 1000,
             content_bytes=int(config.logging.content_queue_mb * 1024 * 1024),
             spend_source=self.admission.dirty_spend,
-            spool_dir=Path(config.logging.spool_dir) if config.logging.spool_dir else None,
+            spool_dir=spool_dir_for(config, journal),
             spool_bytes=int(config.logging.spool_mb * 1024 * 1024),
             on_written=self.journal.committed if self.journal is not None else None,
         )
@@ -117,6 +127,15 @@ class Services:
                            lambda: self.writer.spilled_contents)  # fmt: skip
         self.metrics.gauge("tollway_log_contents_pending", "Bodies waiting to be stored",
                            lambda: self.writer.pending_contents)  # fmt: skip
+        self.metrics.gauge("tollway_log_contents_replayed",
+                           "Bodies found spilled by a gateway that died, stored at start",
+                           lambda: self.writer.replayed_contents)  # fmt: skip
+        self.metrics.gauge("tollway_log_content_held_back",
+                           "Requests of content-required keys held back: content backlog full",
+                           lambda: self.writer.held_back)  # fmt: skip
+        self.metrics.gauge("tollway_log_content_refused",
+                           "Requests of content-required keys refused: backlog did not drain",
+                           lambda: self.writer.refused_full)  # fmt: skip
         self.metrics.gauge("tollway_budget_reservations_open", "Budget reservations in flight",
                            lambda: self.admission.ledger.open_reservations)  # fmt: skip
         self.meter = Meter(

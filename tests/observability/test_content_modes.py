@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
+
+import httpx
+import pytest
 
 from inprocess import running
 
@@ -81,3 +85,51 @@ async def test_required_spills_best_effort_drops_off_stores_nothing(tmp_path: Pa
         rows = await gw.services.store.query("SELECT SUM(LENGTH(data)) AS n FROM content_chunks")
         whole = await gw.services.store.query("SELECT COUNT(*) AS n FROM content_chunks")
         assert int(whole[0]["n"]) > 0 and int(rows[0]["n"]) < len(sent["required"][-1])
+
+
+async def test_required_key_is_held_back_while_the_backlog_is_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = (
+        "providers: {simulated: {}}\ngateway: {concurrency_wait_s: 0.2}\n"
+        "logging: {content_queue_mb: 0.001, spool_mb: 0.001, flush_interval_ms: 600000, "
+        f"spool_dir: '{tmp_path / 'spool'}'}}\n"
+    )  # the writer never drains by itself here: only the test's flushes store bodies
+    async with running(tmp_path, config) as gw:
+        required = await gw.key("audited", content="required")
+        best_effort = await gw.key("casual", content="best_effort")
+        headers = {"x-claude-code-session-id": SESSION, "anthropic-version": "2023-06-01"}
+
+        async def post(key: str) -> httpx.Response:
+            return await gw.client.post("/v1/messages", content=turn(3),
+                                        headers={**headers, "x-api-key": key})  # fmt: skip
+
+        assert (await post(required)).status_code == 200  # its body fills the spool
+        writer = gw.services.writer
+        assert writer.backlogged
+        r = await post(required)  # waits 0.2 s for room, then is told to come back
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        error = r.json()["error"]
+        assert error["type"] == "overloaded_error" and "key audited" in error["message"]
+        assert (await post(best_effort)).status_code == 200  # may lose its body: not held
+        assert writer.dropped_contents == 1 and writer.held_back == 1
+        text = (await gw.client.get("/metrics")).text
+        assert "tollway_log_content_held_back 1.0" in text
+        assert "tollway_log_content_refused 1.0" in text
+        assert "holding back requests of keys whose content is required" in caplog.text
+        waiting = asyncio.create_task(post(required))  # held until the flush below
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await writer.flush()
+        assert (await waiting).status_code == 200
+        while writer.pending_contents:
+            await writer.flush()
+        logs = (await gw.client.get("/api/logs?key=audited&limit=9", headers=gw.admin)).json()
+        statuses = [row["status"] for row in reversed(logs["data"])]
+        assert statuses == [200, 503, 200]  # the refusal is logged too
+        for row, status in zip(reversed(logs["data"]), statuses, strict=True):
+            r = await gw.client.get(f"/api/logs/{row['id']}/content/request", headers=gw.admin)
+            assert (r.status_code, r.content) == (
+                (200, turn(3)) if status == 200 else (404, r.content)
+            )
+        assert writer.dropped_contents == 1  # the best-effort body only

@@ -179,3 +179,43 @@ async def test_queued_bodies_are_bounded_in_bytes(store: CountingStore, tmp_path
     assert await store.count("contents") == 5 and writer.pending_contents == 0
     writer.submit(record(9), ContentRecord("req_000009", 1e9, body, b""))
     assert writer.spilled_contents == 2  # room again once the bodies were stored
+
+
+async def test_required_bodies_past_capacity_hold_requests_back(
+    store: CountingStore, tmp_path: Path
+) -> None:
+    """A fixed rate of 400 bodies/s of a required key into a writer that stores far fewer
+    (every write stalls 20 ms, memory holds 4 bodies, the spool 100 kB): requests wait for
+    room, as the gateway's handler makes them, and no body is dropped."""
+    store.stall_s = 0.02
+    writer = LogWriter(store, queue_size=100, flush_interval=0.005, spend_source=list,
+                       content_bytes=90_000, spool_dir=tmp_path, spool_bytes=100_000)  # fmt: skip
+    writer.start()
+    loop = asyncio.get_running_loop()
+    body = b'{"messages":"' + b"x" * 20_000 + b'"}'
+    t0, n, rate, waited = loop.time(), 160, 400.0, 0.0
+    for i in range(n):
+        due = t0 + i / rate
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        before = loop.time()
+        assert await writer.room(5.0)  # back-pressure, then the request goes on
+        waited += loop.time() - before
+        writer.submit(record(i), ContentRecord(f"req_{i:06d}", 1e9, body, b"r", required=True))
+        assert writer.spool.pending_bytes <= 100_000 + len(body) + 100  # at most one over
+    assert writer.held_back > 0 and waited > 0.1  # capacity was reached and it held
+    await writer.stop()
+    assert writer.dropped_contents == 0 and writer.refused_full == 0
+    assert await store.count("contents") == n == await store.count("requests")
+
+
+async def test_a_backlog_that_does_not_drain_refuses(store: CountingStore, tmp_path: Path) -> None:
+    writer = LogWriter(store, queue_size=100, flush_interval=60, spend_source=list,
+                       content_bytes=10, spool_dir=tmp_path, spool_bytes=10)  # fmt: skip
+    writer.submit(record(1), ContentRecord("req_000001", 1e9, b"q" * 100, b"", required=True))
+    assert writer.backlogged and await writer.room(0.05) is False
+    assert writer.held_back == 1 and writer.refused_full == 1
+    flushed = asyncio.create_task(writer.flush())  # drains while the next one waits
+    assert await writer.room(5.0) and flushed.done()
+    assert writer.held_back == 2 and writer.refused_full == 1 and not writer.backlogged
+    await writer.stop()

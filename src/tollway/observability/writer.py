@@ -7,9 +7,16 @@ everything.
 
 Bodies (request and response) wait raw, bounded in bytes (``content_bytes``) and in count.
 Past that bound they are spilled to disk (observability/spool.py) and read back as memory
-frees up; nothing is dropped for a key whose content is ``required``. A ``best_effort``
-body is dropped only when the spool also holds ``spool_bytes``; spills and drops are
-counted (``tollway_log_contents_spilled``, ``tollway_log_contents_dropped``) and logged.
+frees up; a process that dies leaves its spool file, and the next one to start on the
+same directory stores what is in it (``adopt_orphans``). A ``best_effort`` body is dropped
+only when the spool also holds ``spool_bytes``; spills and drops are counted
+(``tollway_log_contents_spilled``, ``tollway_log_contents_dropped``) and logged.
+
+Nothing is dropped for a key whose content is ``required``: past the spool bound its
+bodies are still spilled (kept in memory if spilling fails), and the gateway applies
+back-pressure instead: a new request of such a key waits (``room``) until the backlog is
+under the bound again, and is refused with a 503 and ``retry-after`` if it does not drain
+in time (``tollway_log_content_held_back``, ``tollway_log_content_refused``, and the log).
 
 Bodies are prepared for the store on the writer's own content thread, never on the event
 loop: session bodies become chunk manifests (observability/content.py), everything else
@@ -31,7 +38,7 @@ from pathlib import Path
 
 from tollway.errors import ChunksSwept
 from tollway.observability.content import Preparer, scope_of
-from tollway.observability.spool import Item, Spool
+from tollway.observability.spool import Item, Spool, SpoolCorrupt
 from tollway.storage.base import Store
 from tollway.storage.records import Batch, ContentRecord, RequestRecord, SpendRecord, StoredContent
 
@@ -74,13 +81,23 @@ class LogWriter:
         self._lock = asyncio.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tollway-content")
         self.preparer = Preparer()
+        # Without a directory of its own the writer replays nothing: a shared temporary
+        # one may hold another gateway's files.
+        self.spool_dir = spool_dir
         self.spool = Spool(spool_dir or Path(tempfile.gettempdir()) / "tollway-spool")
-        self._warned = 0.0
+        self._orphans: list[Spool] = []  # files left by a process that died, replayed first
+        self._marks: list[tuple[Spool, int]] = []  # spool offsets stored by the next write
+        self._warned: dict[str, float] = {}  # when each kind of warning was last logged
         self.written = 0
         self.contents_written = 0
         self.dropped_records = 0
         self.dropped_contents = 0
         self.spilled_contents = 0
+        self.replayed_contents = 0
+        self.held_back = 0  # requests of required keys that waited for the backlog
+        self.refused_full = 0  # ... and were refused when it did not drain in time
+        self._drained = asyncio.Event()  # set after every write
+        self._stuck = 0  # required bodies in memory past its bound (spilling failed)
         self.flush_errors = 0
         self._backoff = 0.0
 
@@ -114,23 +131,56 @@ class LogWriter:
         content = item[0]
         if not self._may_spill(content, size):
             self.dropped_contents += 1
-            self._warn("content memory and spool full: dropped a best-effort body")
+            self._warn("drop", "content memory and spool full: dropped a best-effort body")
             return
         try:
             self.spool.put(*item)
         except OSError as exc:
+            if content.required:  # never dropped: held in memory, and requests held back
+                self._raw_bytes += size
+                self._contents.append(item)
+                self._stuck += 1
+                log.error("could not spill a required body to %s: %s; kept in memory",
+                          self.spool.path, exc)  # fmt: skip
+                return
             self.dropped_contents += 1
             log.error("could not spill a request body to %s: %s; body lost", self.spool.path, exc)
             return
         self.spilled_contents += 1
-        self._warn(f"content memory bound reached: spilling bodies to {self.spool.path}")
+        self._warn("spill", f"content memory bound reached: spilling bodies to {self.spool.path}")
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, kind: str, message: str) -> None:
         now = time.monotonic()
-        if now - self._warned >= WARN_EVERY_S:
-            self._warned = now
-            log.warning("%s (spilled %d, dropped %d so far)", message, self.spilled_contents,
-                        self.dropped_contents)  # fmt: skip
+        if now - self._warned.get(kind, -WARN_EVERY_S) >= WARN_EVERY_S:
+            self._warned[kind] = now
+            log.warning("%s (spilled %d, dropped %d, requests held back %d so far)", message,
+                        self.spilled_contents, self.dropped_contents, self.held_back)  # fmt: skip
+
+    @property
+    def backlogged(self) -> bool:
+        """Past capacity: more on disk than the spool bound, or more in memory than its own."""
+        return self.spool.pending_bytes > self.spool_bytes or self._stuck > 0
+
+    async def room(self, timeout: float) -> bool:
+        """Back-pressure for keys whose bodies are required: wait (at most ``timeout``)
+        until the backlog is under capacity; False if it stays over."""
+        if not self.backlogged:
+            return True
+        self.held_back += 1
+        self._warn("hold", "content backlog past capacity: holding back requests of keys whose "
+                   "content is required until it drains")  # fmt: skip
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.backlogged:
+            left = deadline - loop.time()
+            if left <= 0:
+                self.refused_full += 1
+                return False
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._drained.wait()
+        return True
 
     @property
     def pending(self) -> int:
@@ -138,12 +188,27 @@ class LogWriter:
 
     @property
     def pending_contents(self) -> int:
-        return len(self._contents) + self.spool.frames
+        return len(self._contents) + self.spool.frames + sum(s.frames for s in self._orphans)
 
     # -- the background loop
 
     def start(self) -> None:
+        self.adopt_orphans()
         self._task = asyncio.create_task(self._loop(), name="tollway-log-writer")
+
+    def adopt_orphans(self) -> int:
+        """Take over the spool files of a process that died; returns the bodies in them."""
+        if self.spool_dir is None or not self.spool_dir.is_dir():
+            return 0
+        found = [s for s in Spool.orphans(self.spool_dir) if s.path != self.spool.path]
+        self._orphans += found
+        bodies = sum(s.frames for s in found)
+        if found:
+            names = ", ".join(s.path.name for s in found)
+            log.warning("found %d bodies spilled by a gateway that stopped before storing "
+                        "them (%s); storing them now", bodies, names)  # fmt: skip
+        self.replayed_contents += bodies
+        return bodies
 
     async def _loop(self) -> None:
         while True:
@@ -157,19 +222,39 @@ class LogWriter:
                 self._backoff = 0.0
 
     async def _unspool(self, held: int) -> list[Item]:
-        """Spilled bodies, oldest first, as many as the bounds leave room for."""
+        """Spilled bodies, oldest first (a dead process's files, then ours), as many as the
+        bounds leave room for. Their frames count as stored once the batch commits."""
+        source = next((s for s in (*self._orphans, self.spool) if s.frames), None)
         room = self.content_bytes - self._raw_bytes
         frames = self.queue_size // 10 - held
-        if not self.spool.frames or frames <= 0:
+        if source is None or frames <= 0:
             return []
         one = not held and not self._raw_bytes  # memory is free: one body, however large
-        start, end = self.spool.consumed, self.spool.written
-        items, offset = await asyncio.get_running_loop().run_in_executor(
-            self._pool, self.spool.take, start, end, room, frames, one
-        )
-        self.spool.consumed_to(offset, len(items))
+        start, end = source.read, source.written
+        try:
+            items, offset = await asyncio.get_running_loop().run_in_executor(
+                self._pool, source.take, start, end, room, frames, one
+            )
+        except SpoolCorrupt:
+            source.set_aside()
+            self._drop_finished_orphans()
+            return []
+        source.taken(offset, len(items))
+        self._marks.append((source, offset))
         self._raw_bytes += sum(_raw_size(c) for c, _s in items)
         return items
+
+    def _committed(self) -> None:
+        for source, offset in self._marks:
+            source.commit(offset)
+        self._marks.clear()
+        self._drop_finished_orphans()
+
+    def _drop_finished_orphans(self) -> None:
+        for orphan in [o for o in self._orphans if o.done]:
+            orphan.close()  # every body in it is stored: the file goes
+            self._orphans.remove(orphan)
+            log.info("stored every body of %s", orphan.path.name)
 
     async def _prepare(self, items: list[Item]) -> list[StoredContent]:
         loop = asyncio.get_running_loop()
@@ -200,6 +285,9 @@ class LogWriter:
                 self._contents[:0] = fresh  # bodies not prepared yet wait for the next one
                 raise
             self._raw_bytes -= sum(_raw_size(c.raw) for c in batch.contents)
+            self._committed()
+            self._stuck = 0  # they were in this batch
+            self._drained.set()
             self.written += len(batch.requests)
             self.contents_written += len(batch.contents)
             if self._on_written is not None:
@@ -245,7 +333,9 @@ class LogWriter:
                 await self._task
             self._task = None
         await self.flush()
-        while self.spool.frames:
+        while self.spool.frames or any(o.frames for o in self._orphans):
             await self.flush()
         self.spool.close()
+        for orphan in self._orphans:
+            orphan.close()
         self._pool.shutdown(wait=True)

@@ -20,6 +20,7 @@ from tollway.errors import (
     AuthenticationFailed,
     GatewayError,
     NoProviderAvailable,
+    Overloaded,
     RateLimited,
     RequestTimeout,
     UpstreamError,
@@ -167,6 +168,7 @@ class Gateway:
                 call.model = await peek_model(receive)
                 raise
             await self._take(call, self.admission.key_caps(call.key))
+            await self._content_room(call)
             call.body = await self._read_body(receive)
             fields = read_fields(call.body)
             call.model = route.model or fields.model
@@ -241,6 +243,19 @@ class Gateway:
                 retry_after=1,
             )
         call.holds.append(hold)
+
+    async def _content_room(self, call: Call) -> None:
+        """Back-pressure (observability/writer.py): a key whose every body must be stored
+        waits while the content backlog is past capacity, and is refused if it stays so."""
+        if self.meter.content_mode_of(call) != "required":
+            return
+        if not await self.meter.writer.room(self.concurrency_wait_s):
+            key = call.key.name if call.key is not None else "this key"
+            raise Overloaded(
+                f"the request log is past capacity and key {key} must have every request "
+                f"body stored; it did not drain within {self.concurrency_wait_s:g} s; "
+                "retry shortly"
+            )
 
     async def _read_body(self, receive: Receive) -> bytes:
         try:
