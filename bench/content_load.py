@@ -1,6 +1,8 @@
 """Content logging under load, with real multi-turn Claude Code bodies.
 
     .venv/bin/python -m bench.content_load --base-ref main --name content-load
+    .venv/bin/python -m bench.content_load --targets direct,required,off --rates 100 \
+        --body recorded --profile required --name content-profile
 
 Each stream is one turn of a Claude Code session: ``--sessions`` sessions run in parallel,
 each replaying the 48 request bodies of the session recorded by ``bench.record_session``
@@ -36,7 +38,7 @@ from typing import Any
 from bench import targets
 from bench.payloads import REPO
 from bench.procs import Service, wait_idle
-from bench.targets import LOAD_CPU, TOLLWAY, Target
+from bench.targets import LOAD_CPU, TOLLWAY, TOOLS, Target
 
 SESSION = REPO / "tests" / "fixtures" / "wire" / "claude_long_session.jsonl.zst"
 
@@ -83,11 +85,14 @@ def create_key(db: str, env: dict[str, str], content: str | None) -> str:
     return str(key["key"])
 
 
-def loadgen(port: int, key: str, rate: float, duration: float, sessions: int) -> dict[str, Any]:
+def loadgen(
+    port: int, key: str, rate: float, duration: float, sessions: int, replay: bool = True
+) -> dict[str, Any]:
     cmd = ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "bench.loadgen",
            "--port", str(port), "--shape", "claude-code-stream", "--key", key,
-           "--rate", str(rate), "--duration", str(duration), "--drain", "20",
-           "--session-file", str(SESSION), "--sessions", str(sessions)]  # fmt: skip
+           "--rate", str(rate), "--duration", str(duration), "--drain", "20"]  # fmt: skip
+    if replay:  # else the one recorded 77 KB request, as bench.run sends it
+        cmd += ["--session-file", str(SESSION), "--sessions", str(sessions)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=duration + 120)
     if done.returncode != 0:
         raise RuntimeError(f"loadgen failed: {done.stderr[-800:]}")
@@ -129,12 +134,24 @@ def run_one(t: Target, db: str | None, rate: float, args: argparse.Namespace) ->
     before = db_counts(db) if db else {}
     cpu0 = t.service.cpu() if t.service else 0.0
     t0 = time.perf_counter()
-    res = loadgen(t.port, t.key, rate, args.duration, args.sessions)
+    spy = None
+    if t.service is not None and t.name in args.profile.split(","):
+        out = REPO / "bench" / "results" / "raw" / args.name / f"profile-{t.name}-{rate:g}.txt"
+        spy = subprocess.Popen([str(TOOLS / "py-spy"), "record", "--pid", str(t.service.pid),
+                                "--duration", str(int(args.duration)), "--rate", "250",
+                                "--format", "raw", "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    res = loadgen(t.port, t.key, rate, args.duration, args.sessions, args.body == "session")
+    if spy is not None:
+        spy.wait(60)
+        res["profile"] = str(out.relative_to(REPO))
     row: dict[str, Any] = {"target": t.name, "rate": rate, "requests": res["requests"],
                            "ok": res["ok"], "ttfb_p50_ms": res["ttfb_ms"].get("p50"),
                            "ttfb_p90_ms": res["ttfb_ms"].get("p90"),
                            "p50_ms": res["latency_ms"].get("p50"),
-                           "p99_ms": res["latency_ms"].get("p99")}  # fmt: skip
+                           "p99_ms": res["latency_ms"].get("p99"),
+                           "load_average_1m": round(os.getloadavg()[0], 2),
+                           "profile": res.get("profile")}  # fmt: skip
     if t.service is not None and db is not None:
         row["settle_s"] = round(wait_idle(t.service, limit=120), 2)
         cpu = t.service.cpu() - cpu0
@@ -157,19 +174,36 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--name", default="content-load")
+    ap.add_argument("--targets", default="direct,base,tollway,required,off",
+                    help="which of direct, base, tollway, required, off to run")  # fmt: skip
+    ap.add_argument(
+        "--body",
+        choices=["session", "recorded"],
+        default="session",
+        help="replay the long session, or send the one recorded 77 KB request",
+    )
+    ap.add_argument(
+        "--profile",
+        default="",
+        help="targets to sample with py-spy (bench/.venv-tools) while loaded",
+    )
     args = ap.parse_args()
+    chosen = args.targets.split(",")
     work = REPO / "bench" / "results" / "raw" / args.name
     work.mkdir(parents=True, exist_ok=True)
     mock = targets.mock(work, 2.0, 60, 400)
     mock.start()
     services = [mock]
-    base_src = base_source(args.base_ref, work)
-    plan = [("base", "true", None, {"PYTHONPATH": str(base_src)}),
-            ("tollway", "true", None, {}), ("required", "true", "required", {}),
+    plan = [("tollway", "true", None, {}), ("required", "true", "required", {}),
             ("off", "false", None, {})]  # fmt: skip
-    tlist: list[tuple[Target, str | None]] = [
-        (Target("direct", mock.port, "sk-direct", None), None)
-    ]
+    if "base" in chosen:
+        plan.insert(
+            0, ("base", "true", None, {"PYTHONPATH": str(base_source(args.base_ref, work))})
+        )
+    plan = [p for p in plan if p[0] in chosen]
+    tlist: list[tuple[Target, str | None]] = []
+    if "direct" in chosen:
+        tlist.append((Target("direct", mock.port, "sk-direct", None), None))
     try:
         for name, content, mode, env in plan:
             db = f"sqlite:///{work / (name + '.db')}"
@@ -185,7 +219,7 @@ def main() -> None:
             services.append(svc)
             tlist.append((Target(name, port, key, svc), db))
         for t, _db in tlist:  # warm-up
-            loadgen(t.port, t.key, 20, 1, 2)
+            loadgen(t.port, t.key, 20, 1, 2, args.body == "session")
             if t.service:
                 wait_idle(t.service)
         rows = []
@@ -197,7 +231,8 @@ def main() -> None:
     finally:
         for s in reversed(services):
             s.stop()
-    out = {"args": vars(args), "session_file": str(SESSION.relative_to(REPO)),
+    out = {"args": vars(args), "load_average": os.getloadavg(),
+           "session_file": str(SESSION.relative_to(REPO)),
            "git": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                                  capture_output=True, text=True).stdout.strip(),
            "base": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.base_ref],

@@ -214,7 +214,7 @@ class VirtualKey(_Model):
 
 class LoggingConfig(_Model):
     content: bool | ContentMode = True  # default for keys: true is best_effort, false off
-    spool_dir: str | None = None  # bodies past content_queue_mb; default: $TMPDIR/tollway-spool
+    spool_dir: str | None = None  # bodies past content_queue_mb; default: beside the database
     spool_mb: float = Field(default=1024, ge=0)  # best-effort bodies spilled at most
     retention_days: int = Field(default=30, ge=0)
     queue_size: int = Field(default=100_000, ge=100)

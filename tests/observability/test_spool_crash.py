@@ -51,7 +51,7 @@ def _start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
             env={**os.environ, "TOLLWAY_ADMIN_TOKEN": "adm"},
             stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # start-up is seconds, far more on a loaded machine
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:

@@ -113,13 +113,15 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
-def encode_manifest(entries: list[tuple[int, bytes]], inline: list[bool]) -> bytes:
-    """``entries`` are ``(length, digest or the piece itself)``, ``inline`` says which."""
-    parts = [MAGIC, _varint(len(entries))]
-    for (length, data), is_inline in zip(entries, inline, strict=True):
-        parts.append(_varint(length << 1 | is_inline))
-        parts.append(data)
-    return b"".join(parts)
+def manifest_entry(length: int, data: bytes, inline: bool) -> bytes:
+    """One piece's entry in a manifest: its length and ``data`` (the piece itself when
+    ``inline``, else its digest)."""
+    return _varint(length << 1 | inline) + data
+
+
+def encode_manifest(entries: list[bytes]) -> bytes:
+    """A manifest of ``manifest_entry`` values, in order."""
+    return b"".join([MAGIC, _varint(len(entries)), *entries])
 
 
 def decode_manifest(data: bytes) -> list[tuple[int, bool, bytes]]:

@@ -13,6 +13,7 @@ preparation runs.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -36,15 +37,22 @@ def scope_of(vk_id: str | None, session_id: str | None) -> str | None:
 
 @dataclass(slots=True)
 class _Body:
-    """A scope's last body as prepared: its bytes, piece ends and manifest entries."""
+    """A scope's last body as prepared: its bytes, piece ends and encoded manifest entries
+    (taken over as they are by the next body that shares the piece)."""
 
     data: bytes
     ends: list[int]
-    entries: list[tuple[int, bytes]]
-    inline: list[bool]
+    entries: list[bytes]
 
     def start(self, j: int) -> int:
         return self.ends[j - 1] if j else 0
+
+    def piece_at(self, offset: int) -> int | None:
+        """The index of the piece that starts at ``offset``, if one does."""
+        if offset == 0:
+            return 0 if self.ends else None
+        j = bisect.bisect_left(self.ends, offset)
+        return j + 1 if j < len(self.ends) - 1 and self.ends[j] == offset else None
 
 
 @dataclass(slots=True)
@@ -97,26 +105,30 @@ class Preparer:
             return StoredContent(content.request_id, content.created_at, None,
                                  self.compress(body), response, (), content)  # fmt: skip
         state = self._scope(scope)
-        out = _Body(body, [], [], [])
+        out = _Body(body, [], [])
         new: list[tuple[bytes, bytes]] = []
-        last, start = state.last, 0
+        last, start, shift = state.last, 0, 0
+        view = memoryview(body)
         if last is not None:
             start = _same_start(body, last, out)
-        tails = _tails(last) if last is not None else {}
-        view = memoryview(body)
+            shift = len(body) - len(last.data)
         for end in chunks.iter_cuts(body, start, self.min_size):
-            j = tails.get(len(body) - start)
-            if j is not None and last is not None and body.endswith(last.data[last.start(j) :]):
-                shift = len(body) - len(last.data)
+            # A piece of the last body that starts as far from its end as this one does,
+            # with the same bytes from there to the end: the rest is taken over.
+            j = last.piece_at(start - shift) if last is not None else None
+            if (
+                j is not None
+                and last is not None
+                and body.endswith(memoryview(last.data)[start - shift :])
+            ):
                 out.ends += [e + shift for e in last.ends[j:]]
                 out.entries += last.entries[j:]
-                out.inline += last.inline[j:]
                 break
             self._piece(view[start:end], state.known, out, new)
             start = end
         self._last_bytes += len(body) - (len(last.data) if last else 0)
         state.last = out
-        manifest = chunks.encode_manifest(out.entries, out.inline)
+        manifest = chunks.encode_manifest(out.entries)
         return StoredContent(content.request_id, content.created_at, scope, manifest,
                              response, tuple(new), content)  # fmt: skip
 
@@ -125,16 +137,14 @@ class Preparer:
     ) -> None:
         out.ends.append((out.ends[-1] if out.ends else 0) + len(piece))
         if len(piece) <= chunks.INLINE_MAX:
-            out.entries.append((len(piece), bytes(piece)))
-            out.inline.append(True)
+            out.entries.append(chunks.manifest_entry(len(piece), bytes(piece), True))
             return
         ref = chunks.digest(piece)
         if ref not in known:
             known.add(ref)
             self._count += 1
             new.append((ref, self._zstd.compress(piece)))
-        out.entries.append((len(piece), ref))
-        out.inline.append(False)
+        out.entries.append(chunks.manifest_entry(len(piece), ref, False))
 
     def prepare_all(self, items: list[tuple[ContentRecord, str | None]]) -> list[StoredContent]:
         return [self.prepare(content, scope) for content, scope in items]
@@ -143,19 +153,16 @@ class Preparer:
 def _same_start(body: bytes, last: _Body, out: _Body) -> int:
     """Take over the last body's leading pieces that ``body`` repeats; returns where the
     first differing piece starts. The last body's final piece is never taken: it ended
-    where that body did, not at a cut point."""
-    start = 0
-    for j in range(len(last.ends) - 1):
-        end = last.ends[j]
-        if end > len(body) or not body.startswith(last.data[start:end], start):
+    where that body did, not at a cut point. Compared in place (``memcmp``), no copies."""
+    start, data = 0, memoryview(last.data)
+    ends = last.ends
+    j, n = 0, len(ends) - 1
+    while j < n:
+        end = ends[j]
+        if end > len(body) or not body.startswith(data[start:end], start):
             break
-        out.ends.append(end)
-        out.entries.append(last.entries[j])
-        out.inline.append(last.inline[j])
         start = end
+        j += 1
+    out.ends += ends[:j]
+    out.entries += last.entries[:j]
     return start
-
-
-def _tails(last: _Body) -> dict[int, int]:
-    """Distance from the end of the last body's piece starts -> the piece's index."""
-    return {len(last.data) - last.start(j): j for j in range(len(last.ends))}
