@@ -27,6 +27,7 @@ from pydantic import (
 from tollway.errors import ConfigError
 from tollway.limits import Count, Money, Weight
 from tollway.mcp.settings import MCPConfig
+from tollway.routing.settings import RoutingConfig
 
 _DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
 KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "simulated")
@@ -263,6 +264,7 @@ class Config(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     mcp: MCPConfig = Field(default_factory=MCPConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
 
     @field_validator("providers")
     @classmethod
@@ -323,7 +325,8 @@ def parse_config(
         _compose_lines(node, (), lines)
     try:
         env = os.environ if environ is None else environ
-        return Config.model_validate(data, context={"environ": env})
+        context = {"environ": env, "providers": known_providers(data, env)}
+        return Config.model_validate(data, context=context)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -333,6 +336,17 @@ def parse_config(
             where = f"line {line}" if line else "?"
             problems.append(f"{source}:{where}: {field}: {err['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def known_providers(data: Mapping[str, Any], environ: Mapping[str, str]) -> frozenset[str]:
+    """The providers a config will have: its own, those the environment adds, or
+    ``simulated`` when there are none (as ``with_env_providers`` does); routing targets
+    are checked against them."""
+    declared = data.get("providers")
+    names = set(declared) if isinstance(declared, dict) else set()
+    names |= {n for n, var in ENV_PROVIDERS.items()
+              if environ.get(var) and not is_virtual_key(environ[var])}  # fmt: skip
+    return frozenset(names or {"simulated"})
 
 
 def read_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tollway.accounting.pricing import PriceBook
 from tollway.config import Config, ProviderConfig, is_virtual_key
-from tollway.errors import GatewayError, InvalidRequest
+from tollway.errors import GatewayError, InvalidField, InvalidRequest
 from tollway.governance.entities import KeyRecord
 from tollway.mcp.service import MCPService
 from tollway.observability.metrics import OTHER, Metrics
@@ -29,12 +29,15 @@ from tollway.provider_keys import crossed_message
 from tollway.providers.base import KeyChoice, Provider
 from tollway.providers.http import HTTPProvider, UpstreamLimits
 from tollway.providers.simulated import SimulatedProvider
+from tollway.routing.rules import RuleSet
+from tollway.routing.settings import RoutingRule, StoredRules
 from tollway.storage import provider_keys
 from tollway.storage.base import Store
 from tollway.storage.journal import Journal
 from tollway.vault import DEFAULT_BASE_URLS, EnvPolicy, open_box
 
 log = logging.getLogger("tollway")
+RULES_SETTING = "routing_rules"
 
 
 def build_providers(config: Config, env: EnvPolicy | None = None) -> dict[str, Provider]:
@@ -141,9 +144,8 @@ class Services:
         self.meter = Meter(
             self.prices, self.admission, self.writer, config.logging.content, self.metrics
         )
-        self.router = Router(
-            self.providers, {n: list(p.models) for n, p in config.providers.items()}
-        )
+        self.stored_rules: list[RoutingRule] = []  # PUT /api/routing-rules (setting below)
+        self.router = self._router()
         self.slots = SlotGate()
         self.metrics.gauge("tollway_concurrency_waiting", "Requests waiting for a slot",
                            lambda: self.slots.waiting)  # fmt: skip
@@ -158,6 +160,7 @@ class Services:
             concurrency_wait_s=gw.concurrency_wait_s,
             body_timeout_s=gw.body_timeout_s,
             body_bytes=BodyBytes(max(gw.max_body_bytes_in_flight, gw.max_body_bytes)),
+            routing=config.routing,
         )
         self.gateway.disconnects = DisconnectPolicy(gw.disconnect_grace_s)
         self.mcp = MCPService(config, store, self.registry, self.gateway.authenticate,
@@ -172,9 +175,57 @@ class Services:
         self.config = config
         self.providers = build_providers(config, self.env)
         self.prices.bind_providers(price_providers(config))
-        self.router = Router(
-            self.providers, {n: list(p.models) for n, p in config.providers.items()}
-        )
+        self.router = self._router()
+        self.gateway.router = self.router
+
+    def _router(self) -> Router:
+        """Providers, declared models and the compiled rules (config and stored)."""
+        routing = self.config.routing
+        return Router(
+            self.providers, {n: list(p.models) for n, p in self.config.providers.items()},
+            RuleSet.compile(routing, self.stored_rules), routing.fallbacks,
+        )  # fmt: skip
+
+    def validate_rules(self, doc: object) -> list[RoutingRule]:
+        """Rules as ``PUT /api/routing-rules`` takes them; InvalidField names the field."""
+        from pydantic import ValidationError
+
+        from tollway.admin.errors import field_name
+
+        try:
+            stored = StoredRules.model_validate(doc, context={"providers": set(self.providers)})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InvalidField(field_name(err["loc"]) or "body",
+                               str(err["msg"]).removeprefix("Value error, ")) from None  # fmt: skip
+        names = [r.name for r in stored.rules] + [r.name for r in self.config.routing.rules]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            where = names.index(dup)
+            raise InvalidField(f"rules.{where}.name", f"rule name {dup!r} is already used")
+        return list(stored.rules)
+
+    async def replace_rules(self, rules: list[RoutingRule]) -> None:
+        """Store the API's rules and apply them to new requests at once."""
+        doc = StoredRules(rules=rules).model_dump_json(exclude_defaults=True)
+        await self.store.put_setting(RULES_SETTING, doc)
+        self.stored_rules = rules
+        self.router = self._router()
+        self.gateway.router = self.router
+
+    async def _load_rules(self) -> None:
+        text = await self.store.get_setting(RULES_SETTING)
+        if not text:
+            return
+        try:
+            stored = StoredRules.model_validate_json(
+                text, context={"providers": set(self.providers)}
+            )
+        except ValueError as exc:  # stored by an older set of providers: say so, keep going
+            log.warning("stored routing rules not applied: %s", exc)
+            return
+        self.stored_rules = list(stored.rules)
+        self.router = self._router()
         self.gateway.router = self.router
 
     async def replace_providers(self, providers: Mapping[str, ProviderConfig]) -> None:
@@ -211,6 +262,7 @@ class Services:
         await self.store.open()
         await apply_stored_prices(self.store, self.prices)
         await self._stored_providers()
+        await self._load_rules()
         await apply_declared(self.config, self.store)
         await self.registry.refresh(force=True)
         if self.journal is not None:

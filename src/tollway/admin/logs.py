@@ -67,7 +67,8 @@ def render_log(row: dict[str, Any]) -> dict[str, Any]:
     out["attempts"] = [
         {"index": a["idx"], "started_at": queries.iso(a["started_at"]), "provider": a["provider"],
          "key_name": a["key_name"], "model": a["model"], "status": a["status"],
-         "latency_ms": a["latency_ms"], "error_type": a["error_type"]}
+         "latency_ms": a["latency_ms"], "error_type": a["error_type"],
+         "reason": a.get("reason")}
         for a in row.get("attempts", ())
     ]  # fmt: skip
     if "content" in row:

@@ -324,6 +324,46 @@ class Admission:
             self._journal_open(ticket.reservation, key.id, target.model)
         return ticket
 
+    def rebook(
+        self,
+        ticket: Ticket,
+        key: KeyRecord,
+        target: Target,
+        body: bytes,
+        dialect: str,
+        session: str | None,
+        billable: bool = True,
+    ) -> Ticket:
+        """Move a ticket to another target before its next attempt (pipeline/dispatch.py):
+        the held reservation is freed (the attempt that had it failed before its first
+        byte, so nothing was billed) and the new target's worst case is reserved against
+        its own budgets, so the model that answers is always covered. The rate-limit
+        permit is kept: it is still one request. BudgetExceeded when it does not fit (the
+        old reservation stays freed; settling the old ticket again is a no-op)."""
+        if ticket.reservation is not None:
+            self.settle(Ticket(ticket.reservation, None), Decimal(0), 0)
+        plan = self.plan(key)
+        provider = target.provider.name
+        specs = plan.budgets + plan.provider_budgets.get(
+            provider, plan.provider_budgets.get("*", [])
+        )
+        now = datetime.now(UTC)
+        if not billable:
+            specs = []
+        elif session:
+            session_spec = self._session_spec(key, session, now)
+            if session_spec is not None:
+                specs = [*specs, session_spec]
+        if not specs:
+            return Ticket(None, ticket.permit)
+        shape = read_shape(body, dialect)
+        price = self.price(target)
+        bound = request_bound(shape, price, model_limits(target.model))
+        new = self._reserve(specs, target, body, dialect, shape, price, bound, ticket.permit, now)
+        if self.journal is not None and new.reservation is not None:
+            self._journal_open(new.reservation, key.id, target.model)
+        return new
+
     def _journal_open(self, reservation: Reservation, vk_id: str, model: str) -> None:
         """Journaled before the request leaves: the reservation outlives a crash."""
         assert self.journal is not None

@@ -12,18 +12,16 @@ import itertools
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tollway.errors import (
     AuthenticationFailed,
     GatewayError,
-    NoProviderAvailable,
     Overloaded,
     RateLimited,
     RequestTimeout,
-    UpstreamError,
 )
 from tollway.governance.entities import KeyRecord, hash_key
 from tollway.pipeline.admit import Admission, Ticket
@@ -37,20 +35,17 @@ from tollway.pipeline.asgi import (
     read_body,
     respond,
 )
+from tollway.pipeline.attempt import Attempt
 from tollway.pipeline.disconnect import Departure, DisconnectPolicy
+from tollway.pipeline.dispatch import Dispatcher
 from tollway.pipeline.identity import SESSION_HEADERS, detect_client, find_key
 from tollway.pipeline.meter import Meter, Outcome
 from tollway.pipeline.registry import Registry
-from tollway.pipeline.relay import relay
-from tollway.pipeline.route import Router, Target
+from tollway.pipeline.route import Plan, Router, Target
 from tollway.pipeline.slots import SlotGate, SlotHold
-from tollway.providers.base import (
-    OPENAI_RESPONSES,
-    KeyChoice,
-    UpstreamRequest,
-    UpstreamResponse,
-    key_order,
-)
+from tollway.providers.base import OPENAI_RESPONSES
+from tollway.routing.rules import Facts, estimate_tokens
+from tollway.routing.settings import RoutingConfig
 from tollway.surfaces.base import Route, read_fields
 
 # Request headers that are about the hop or the credential, never forwarded upstream.
@@ -59,7 +54,6 @@ _DROP_REQUEST = frozenset(
      b"trailer", b"upgrade", b"proxy-authorization", b"proxy-connection", b"accept-encoding",
      b"x-api-key", b"authorization", b"api-key", b"x-goog-api-key", b"x-tollway-user"}
 )  # fmt: skip
-_RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _NO_KEY = (
     "no virtual key was sent: set ANTHROPIC_API_KEY (or send x-api-key / "
     "Authorization: Bearer) to a Tollway virtual key; create one with `tollway keys create`"
@@ -82,7 +76,10 @@ class Call:
     session: str | None = None
     drop_usage_chunk: bool = False
     body: bytes = b""
-    attempts: list[tuple[str, str, int, float, float, str | None]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    plan: Plan | None = None
+    rule: str | None = None  # the routing rule that fired
+    fallback_index: int = 0  # the served candidate's place in the plan (0: the primary)
     outcome: Outcome | None = None
     error: GatewayError | None = None
     model: str | None = None  # as the body named it, kept even when the request is refused
@@ -106,6 +103,7 @@ class Gateway:
         concurrency_wait_s: float = 5.0,
         body_timeout_s: float = 60.0,
         body_bytes: BodyBytes | None = None,
+        routing: RoutingConfig | None = None,
     ) -> None:
         self.registry = registry
         self.router = router
@@ -118,6 +116,8 @@ class Gateway:
         self.concurrency_wait_s = concurrency_wait_s
         self.body_timeout_s = body_timeout_s
         self.body_bytes = body_bytes or BodyBytes(4 * max_body_bytes)
+        self.dispatcher = Dispatcher(routing or RoutingConfig(), meter, admission, self.slots,
+                                     self.rng)  # fmt: skip
         # Request ids: a random per-process prefix and a counter (no syscall per request).
         self._id_prefix = "req_" + secrets.token_hex(6)
         self._ids = itertools.count(1)
@@ -173,7 +173,12 @@ class Gateway:
             fields = read_fields(call.body)
             call.model = route.model or fields.model
             call.stream = bool(fields.stream) if route.stream is None else route.stream
-            call.target = self.router.resolve(call.model, route.surface.dialect, call.key)
+            call.plan = self.router.plan(
+                call.model, route.surface.dialect, call.key, self.facts(call), self.rng,
+                self.dispatcher.pinned(call),
+            )  # fmt: skip
+            call.rule = call.plan.rule
+            call.target = call.plan.candidates[0].target
             await self._take(
                 call, self.admission.provider_caps(call.key, call.target.provider.name)
             )
@@ -189,7 +194,11 @@ class Gateway:
                 departure = self.disconnects.watch(call, task)
                 watcher.add_done_callback(departure.left)
                 send = departure.send(send)
-            call.outcome = await self._dispatch(call, scope, send)
+            call.outcome = await self.dispatcher.dispatch(
+                call, call.plan, scope["method"], scope.get("query_string", b""),
+                _forward_headers(scope["headers"]), send,
+                _leaving(departure),
+            )  # fmt: skip
         except GatewayError as err:
             call.error = err
             await _send_error(route, send, err, call.headers)
@@ -274,47 +283,38 @@ class Gateway:
                 return value.decode("latin-1")
         return None
 
-    async def _dispatch(self, call: Call, scope: Scope, send: Send) -> Outcome:
-        assert call.target is not None
-        target = call.target
-        provider = target.provider
-        request = UpstreamRequest(
-            dialect=call.route.surface.dialect,
-            method=scope["method"],
-            path=call.route.path,
-            query=scope.get("query_string", b""),
-            headers=_forward_headers(scope["headers"]),
-            body=self.meter.upstream_body(call, target),
-            stream=call.stream,
-            model=target.model,
-        )
-        keys = key_order(provider.keys, self.rng) if len(provider.keys) > 1 else provider.keys
-        last: UpstreamResponse | None = None
-        last_error: GatewayError | None = None
-        for index, key in enumerate(keys):
-            started, t = time.time(), time.perf_counter()
-            try:
-                resp = await provider.send(request, key)
-            except UpstreamError as err:
-                self._attempt(call, key, 0, started, t, err.anthropic_type)
-                last_error = err
-                continue
-            self._attempt(call, key, resp.status, started, t, None)
-            if resp.status in _RETRYABLE and index < len(keys) - 1:
-                resp.close()
-                continue
-            last = resp
-            break
-        if last is None:
-            raise last_error or NoProviderAvailable(f"provider {provider.name} has no keys")
-        return await relay(call, last, send, self.meter)
+    def facts(self, call: Call) -> Facts | None:
+        """What routing rules look at; None when there are no rules to look."""
+        if not self.router.rules.rules or call.key is None or not call.model:
+            return None
+        key = call.key
+        team, customer = self.admission.owners(key)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in call.headers.items()}
+        ua = headers.get("user-agent", "")
+        return Facts(
+            model=call.model, headers=headers, client=detect_client(ua, call.headers),
+            tokens=estimate_tokens(call.body), key=key.name,
+            team=team.name if team else None, customer=customer.name if customer else None,
+            budget_used_pct=lambda: self.budget_used_pct(key),
+        )  # fmt: skip
 
-    def _attempt(
-        self, call: Call, key: KeyChoice, status: int, started: float, t: float, err: str | None
-    ) -> None:
-        latency = (time.perf_counter() - t) * 1000
-        call.attempts.append((key.name, call.target.provider.name if call.target else "",
-                              status, started, latency, err))  # fmt: skip
+    def budget_used_pct(self, key: KeyRecord) -> float | None:
+        """The fullest of the key's, its team's and its customer's budgets, in percent."""
+        fullest: float | None = None
+        for status in self.admission.statuses(key):
+            if status.scope.startswith("pc:"):
+                continue
+            limit = status.limit + status.credit
+            used = 100.0 if limit <= 0 else float((status.spent + status.reserved) / limit * 100)
+            fullest = used if fullest is None else max(fullest, used)
+        return fullest
+
+
+def _leaving(departure: Departure | None) -> Callable[[], bool]:
+    """Whether the client has gone (nothing more is tried for a client that left)."""
+    if departure is None:
+        return lambda: False
+    return lambda: departure.gone
 
 
 def _usable(key: KeyRecord) -> KeyRecord:

@@ -276,10 +276,10 @@ class Meter:
             status = 499 if outcome is None or outcome.status == 200 else outcome.status
         ua = call.headers.get(b"user-agent", b"").decode("latin-1")
         attempts = tuple(
-            AttemptRecord(call.id, i, started, provider, key_name, served, st, latency, e)
-            for i, (key_name, provider, st, started, latency, e) in enumerate(call.attempts)
-            for served in [target.model if target else ""]
-        )
+            AttemptRecord(call.id, i, a.started, a.provider, a.key, a.model, a.status,
+                          a.latency_ms, a.error, a.reason)
+            for i, a in enumerate(call.attempts)
+        )  # fmt: skip
         error_type = err.anthropic_type if err else None
         if outcome is not None and outcome.upstream_error:
             error_type = "upstream_stream_error"
@@ -302,7 +302,8 @@ class Meter:
             status=status, error_type=error_type,
             error_message=err.message if err else outcome.upstream_error if outcome else None,
             stream=call.stream, partial=usage.partial,
-            retries=max(0, len(call.attempts) - 1),
+            retries=max(0, len(call.attempts) - 1), fallback_index=call.fallback_index,
+            routing_rule=call.rule,
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_5m_tokens=usage.cache_write_5m_tokens,

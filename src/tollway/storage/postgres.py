@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from tollway.errors import ChunksSwept
-from tollway.storage.schema import added_columns, content_migrations, ddl
+from tollway.storage.schema import added_columns, attempt_migrations, content_migrations, ddl
 from tollway.storage.sql import Guard, SQLStore, Statement
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -48,6 +48,12 @@ class PostgresStore(SQLStore):
                     "WHERE table_schema = current_schema() AND table_name = 'requests'"
                 )
                 for statement in added_columns({r["column_name"] for r in rows}, "postgres"):
+                    await conn.execute(statement)
+                rows = await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'attempts'"
+                )
+                for statement in attempt_migrations({r["column_name"] for r in rows}):
                     await conn.execute(statement)
                 rows = await conn.fetch(
                     "SELECT column_name FROM information_schema.columns "

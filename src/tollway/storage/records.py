@@ -19,6 +19,7 @@ class AttemptRecord:
     status: int
     latency_ms: float
     error_type: str | None = None
+    reason: str | None = None  # why it was tried, and what followed (pipeline/dispatch.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class RequestRecord:
     web_searches: int = 0  # server-side web searches the provider billed
     price_version: str | None = None  # the price used (PriceSource.version)
     service_tier: str | None = None  # the tier billed when not standard (priority, flex, fast)
+    routing_rule: str | None = None  # the routing rule that fired (routing/rules.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,9 +65,15 @@ REQUEST_COLUMNS = (
     "web_searches",
     "price_version",
     "service_tier",
+    "routing_rule",
 )
 # Text columns added after the first release: (name, type), added to older databases.
-ADDED_TEXT_COLUMNS = (("endpoint", "TEXT"), ("price_version", "TEXT"), ("service_tier", "TEXT"))
+ADDED_TEXT_COLUMNS = (
+    ("endpoint", "TEXT"),
+    ("price_version", "TEXT"),
+    ("service_tier", "TEXT"),
+    ("routing_rule", "TEXT"),
+)
 # Flag and count columns added after the first release (zero-defaulted, like counters).
 ADDED_COUNT_COLUMNS = ("cost_estimated", "simulated", "web_searches")
 
@@ -101,14 +107,15 @@ CREATE TABLE IF NOT EXISTS requests (
   cost_server_tools_pico {BIGINT} NOT NULL DEFAULT 0, cost_total_pico {BIGINT} NOT NULL,
   cost_unknown INTEGER NOT NULL, endpoint TEXT,
   cost_estimated INTEGER NOT NULL DEFAULT 0, simulated INTEGER NOT NULL DEFAULT 0,
-  web_searches {BIGINT} NOT NULL DEFAULT 0, price_version TEXT, service_tier TEXT);
+  web_searches {BIGINT} NOT NULL DEFAULT 0, price_version TEXT, service_tier TEXT,
+  routing_rule TEXT);
 CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_vk ON requests (vk_id, started_at);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
 CREATE TABLE IF NOT EXISTS attempts (
   request_id TEXT NOT NULL, idx INTEGER NOT NULL, started_at {REAL} NOT NULL,
   provider TEXT NOT NULL, key_name TEXT NOT NULL, model TEXT NOT NULL,
-  status INTEGER NOT NULL, latency_ms {REAL} NOT NULL, error_type TEXT,
+  status INTEGER NOT NULL, latency_ms {REAL} NOT NULL, error_type TEXT, reason TEXT,
   PRIMARY KEY (request_id, idx));
 CREATE TABLE IF NOT EXISTS contents (
   request_id TEXT PRIMARY KEY, created_at {REAL} NOT NULL,
@@ -167,6 +174,11 @@ def added_columns(existing: set[str], dialect: str) -> list[str]:
         if column not in existing
     ]
     return counters + texts
+
+
+def attempt_migrations(existing: set[str]) -> list[str]:
+    """An older ``attempts`` table (columns ``existing``) gains each attempt's reason."""
+    return [] if "reason" in existing else ["ALTER TABLE attempts ADD COLUMN reason TEXT"]
 
 
 def content_migrations(existing: set[str]) -> list[str]:

@@ -22,7 +22,7 @@ _INSERT_REQUEST = (
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (request_id, idx, started_at, provider, key_name, model, status, "
-    "latency_ms, error_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    "latency_ms, error_type, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _INSERT_CONTENT = (
     "INSERT INTO contents (request_id, created_at, request_body, response_body, scope) "
@@ -53,7 +53,7 @@ def request_row(r: RequestRecord) -> tuple[Any, ...]:
     tokens = tuple(getattr(r, k) for k in TOKEN_KINDS)
     costs = tuple(to_pico(getattr(r, f"cost_{k}")) for k in COST_KINDS)
     priced = (int(r.cost_estimated), int(r.simulated), r.web_searches, r.price_version,
-              r.service_tier)  # fmt: skip
+              r.service_tier, r.routing_rule)  # fmt: skip
     return (*head, *tokens, *costs, int(r.cost_unknown), r.endpoint, *priced)
 
 
@@ -139,7 +139,7 @@ class SQLStore(ABC):
             statements.append((_INSERT_REQUEST, [request_row(r) for r in batch.requests]))
             attempts = [
                 (a.request_id, a.index, a.started_at, a.provider, a.key_name, a.model,
-                 a.status, a.latency_ms, a.error_type)
+                 a.status, a.latency_ms, a.error_type, a.reason)
                 for r in batch.requests
                 for a in r.attempts
             ]  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tollway.errors import ChunksSwept
-from tollway.storage.schema import added_columns, content_migrations, ddl
+from tollway.storage.schema import added_columns, attempt_migrations, content_migrations, ddl
 from tollway.storage.sql import Guard, SQLStore, Statement
 
 T = TypeVar("T")
@@ -60,6 +60,9 @@ class SQLiteStore(SQLStore):
                 conn.execute(statement)
             existing = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
             for statement in added_columns(existing, "sqlite"):
+                conn.execute(statement)
+            existing = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
+            for statement in attempt_migrations(existing):
                 conn.execute(statement)
             existing = {row[1] for row in conn.execute("PRAGMA table_info(contents)")}
             for statement in content_migrations(existing):
