@@ -182,27 +182,28 @@ class Dispatcher:
             return None
         return self.affinity.get(call.key.id, call.session, self.clock())
 
-    def tries(self, call: Call, plan: Plan) -> list[tuple[Target, KeyChoice, str]]:
-        """Every (target, key) in the order they would be tried."""
+    def tries(self, call: Call, plan: Plan) -> list[tuple[Target, KeyChoice, str, int]]:
+        """Every (target, key, why, candidate index) in the order they would be tried."""
         pin = self._pin(call)
         now = self.clock()
-        healthy: list[tuple[Target, KeyChoice, str]] = []
-        cooling: list[tuple[float, int, tuple[Target, KeyChoice, str]]] = []
-        for candidate in plan.candidates:
+        healthy: list[tuple[Target, KeyChoice, str, int]] = []
+        cooling: list[tuple[float, int, tuple[Target, KeyChoice, str, int]]] = []
+        for index, candidate in enumerate(plan.candidates):
             target = candidate.target
             provider = target.provider
             keys = key_order(provider.keys, self.rng) if len(provider.keys) > 1 else provider.keys
             if pin is not None and pin.provider == provider.name and pin.model == target.model:
                 keys = sorted(keys, key=lambda k: k.name != pin.key)  # stable: pinned first
             for key in keys:
-                entry = (target, key, candidate.why)
+                entry = (target, key, candidate.why, index)
                 circuit = (provider.name, key.name, target.model)
                 if self.breakers.state(circuit, now) == "open":
                     cooling.append((self.breakers.reopens_at(circuit), len(cooling), entry))
                 else:
                     healthy.append(entry)
         cooling.sort(key=lambda c: (c[0], c[1]))
-        return healthy + [(t, k, f"{why}; its circuit is open") for _, _, (t, k, why) in cooling]
+        return healthy + [(t, k, f"{why}; its circuit is open", i)
+                          for _, _, (t, k, why, i) in cooling]  # fmt: skip
 
     async def dispatch(
         self, call: Call, plan: Plan, method: str, query: bytes,
@@ -213,7 +214,7 @@ class Dispatcher:
         first = call.target
         failure = _Failure((first.provider.name, first.model) if first is not None else None)
         made = 0
-        for target, key, why in self.tries(call, plan):
+        for target, key, why, index in self.tries(call, plan):
             if made >= self.settings.retry.max_attempts:
                 failure.skipped.append(f"{target.provider.name}/{key.name}: max_attempts reached")
                 break
@@ -237,7 +238,7 @@ class Dispatcher:
             resp = await self._attempt(call, attempt, failure)
             if resp is None:
                 continue
-            call.target = target
+            call.target, call.fallback_index = target, index
             if 200 <= resp.status < 300 and call.key is not None:
                 self.affinity.set(call.key.id, call.session,
                                   Pin(name, key.name, target.model, self.clock()))  # fmt: skip

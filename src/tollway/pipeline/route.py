@@ -122,9 +122,13 @@ class Router:
                 return name, bare
         if model in self._declared:
             return self._declared[model], model
-        for prefix, name in _CATALOG:
-            if model.startswith(prefix) and name in self.providers:
-                return name, model
+        family = _family(model)
+        if family is not None:
+            if family in self.providers:
+                return family, model
+            for name in self.providers:  # the first provider of the family's types
+                if self._kind(name) in _FAMILIES.get(family, frozenset({family})):
+                    return name, model
         if "simulated" in self.providers:
             return "simulated", model
         configured = ", ".join(sorted(self.providers)) or "none"
@@ -142,11 +146,17 @@ class Router:
         declared = self._declared_by.get(name)
         if declared:
             return model in declared
-        kind = str(getattr(provider, "kind", "simulated" if name == "simulated" else name))
-        if kind == "simulated" or getattr(provider, "simulated", False):
+        kind = self._kind(name)
+        if kind == "simulated":
             return True
         family = _family(model)
         return family is not None and kind in _FAMILIES.get(family, frozenset({family}))
+
+    def _kind(self, name: str) -> str:
+        provider = self.providers[name]
+        if getattr(provider, "simulated", False):
+            return "simulated"
+        return str(getattr(provider, "kind", name))
 
     def resolve(self, model: str | None, dialect: str, key: KeyRecord) -> Target:
         """The primary target only (listing models, a plan without failover)."""

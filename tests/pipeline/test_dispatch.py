@@ -1,0 +1,214 @@
+"""Failover before the first byte, in-process against a loopback mock: other keys first,
+then the fallback chain; one deadline; retry budget and max attempts; breakers; no retry
+once a byte reached the client; every attempt logged with its reason."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dispatch_helpers import B1, MSG, P1, P2, by_key, config, sent_with
+
+from inprocess import Running, running
+from upstream_mock import MockUpstream, Reply, anthropic_error, anthropic_events
+
+pytestmark = pytest.mark.timeout(60)
+OVERLOADED = anthropic_error(529, "overloaded_error", "Overloaded")
+
+
+def _529(_req: Any) -> Reply:
+    return anthropic_error(529, "overloaded_error", "Overloaded")
+
+
+async def _post(gw: Running, key: str, stream: bool = True, **headers: str) -> Any:
+    body = json.dumps({**MSG, "stream": stream})
+    return await gw.client.post("/v1/messages", content=body,
+                                headers={"x-api-key": key, **headers})  # fmt: skip
+
+
+async def _rows(gw: Running) -> list[dict[str, Any]]:
+    await gw.services.writer.flush()
+    rows = await gw.services.store.query("SELECT * FROM requests ORDER BY started_at")
+    return [dict(r) for r in rows]
+
+
+async def _attempts(gw: Running, request_id: str) -> list[dict[str, Any]]:
+    rows = await gw.services.store.query(
+        "SELECT * FROM attempts WHERE request_id = ? ORDER BY idx", (request_id,)
+    )
+    return [dict(r) for r in rows]
+
+
+async def test_529_tries_the_other_key_then_the_fallback_provider(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    async with running(tmp_path, config(mock_upstream)) as gw:
+        key = await gw.key()
+        r = await _post(gw, key)
+        assert r.status_code == 200
+        assert r.text.count("event: message_stop") == 1 and "event: error" not in r.text
+        [row] = await _rows(gw)
+        attempts = await _attempts(gw, row["id"])
+    assert row["provider"] == "backup" and row["retries"] == 2 and row["fallback_index"] == 1
+    assert [(a["provider"], a["status"]) for a in attempts] == [
+        ("primary", 529), ("primary", 529), ("backup", 200)]  # fmt: skip
+    assert {a["key_name"] for a in attempts[:2]} == {"one", "two"}
+    assert attempts[0]["reason"] == "by model: 529"
+    assert attempts[2]["reason"] == "fallback of primary"
+    assert len(sent_with(mock_upstream, P1)) == len(sent_with(mock_upstream, P2)) == 1
+
+
+async def test_no_retry_once_a_byte_reached_the_client(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    cut = Reply(events=anthropic_events("one two three four"), cut_after=3)
+    mock_upstream.responder = by_key({P1: lambda _r: cut, P2: lambda _r: cut})
+    async with running(tmp_path, config(mock_upstream)) as gw:
+        key = await gw.key()
+        r = await _post(gw, key)
+        [row] = await _rows(gw)
+    assert r.status_code == 200 and "event: message_stop" not in r.text
+    assert r.text.rstrip().splitlines()[-1].startswith("data: ") and "event: error" in r.text
+    assert row["status"] == 200 and row["error_type"] == "upstream_stream_error"
+    assert row["retries"] == 0 and sent_with(mock_upstream, B1) == []
+
+
+async def test_a_stream_cut_before_its_first_byte_fails_over(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    cut = Reply(events=anthropic_events(), cut_after=0)
+    mock_upstream.responder = by_key({P1: lambda _r: cut, P2: lambda _r: cut})
+    async with running(tmp_path, config(mock_upstream)) as gw:
+        r = await _post(gw, await gw.key())
+        [row] = await _rows(gw)
+        attempts = await _attempts(gw, row["id"])
+    assert r.status_code == 200 and r.text.count("event: message_stop") == 1
+    assert [a["status"] for a in attempts] == [0, 0, 200]
+    assert attempts[0]["error_type"] == "api_error"
+    assert "before the first byte" in attempts[0]["reason"] or "broke" in attempts[0]["reason"]
+
+
+async def test_a_hung_provider_times_out_and_the_next_answers(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    hung = Reply(json={}, delay=10)
+    mock_upstream.responder = by_key({P1: lambda _r: hung, P2: lambda _r: hung})
+    text = config(mock_upstream, first_byte_timeout_s=0.3)
+    async with running(tmp_path, text) as gw:
+        t = time.monotonic()
+        r = await _post(gw, await gw.key(), stream=False)
+        took = time.monotonic() - t
+        [row] = await _rows(gw)
+        attempts = await _attempts(gw, row["id"])
+    assert r.status_code == 200 and r.json()["type"] == "message"
+    assert took < 5, took
+    assert [(a["status"], a["error_type"]) for a in attempts] == [
+        (0, "timeout_error"), (0, "timeout_error"), (200, None)]  # fmt: skip
+
+
+async def test_one_deadline_for_all_attempts(tmp_path: Path, mock_upstream: MockUpstream) -> None:
+    hung = Reply(json={}, delay=10)
+    mock_upstream.responder = lambda _r: hung
+    routing = {"fallbacks": {"primary": ["backup"]}, "retry": {"deadline_s": 0.5}}
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        t = time.monotonic()
+        r = await _post(gw, await gw.key(), stream=False)
+        took = time.monotonic() - t
+        [row] = await _rows(gw)
+    assert r.status_code == 504 and "routing.retry.deadline_s" in r.json()["error"]["message"]
+    assert took < 3, took
+    assert row["status"] == 504 and row["retries"] == 0  # the one attempt used it all
+
+
+async def test_max_attempts_bounds_the_tries(tmp_path: Path, mock_upstream: MockUpstream) -> None:
+    mock_upstream.responder = lambda _r: OVERLOADED
+    routing = {"fallbacks": {"primary": ["backup"]}, "retry": {"max_attempts": 2}}
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        r = await _post(gw, await gw.key())
+    assert r.status_code == 529 and r.json()["error"]["type"] == "overloaded_error"
+    assert len(mock_upstream.calls("/v1/messages")) == 2
+
+
+async def test_the_retry_budget_stops_retries_that_would_multiply(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    """One retry token per provider and none earned: the first request fails over (a token
+    of primary for its other key, one of backup), later ones answer the upstream's 529
+    after a single try (Claude Code retries those itself)."""
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    retry = {"burst": 1, "ratio": 0, "per_second": 0}
+    routing = {"fallbacks": {"primary": ["backup"]}, "retry": retry,
+               "breaker": {"failures": 1000}}  # fmt: skip
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        key = await gw.key()
+        statuses = [(await _post(gw, key)).status_code for _ in range(3)]
+        rows = await _rows(gw)
+    assert statuses == [200, 529, 529]
+    assert [row["retries"] for row in rows] == [2, 0, 0]
+    assert len(mock_upstream.calls("/v1/messages")) == 5
+
+
+async def test_an_open_circuit_is_skipped_while_another_is_healthy(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    routing = {"fallbacks": {"primary": ["backup"]}, "breaker": {"failures": 1}}
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        key = await gw.key()
+        assert (await _post(gw, key)).status_code == 200
+        assert (await _post(gw, key)).status_code == 200
+        rows = await _rows(gw)
+        second = await _attempts(gw, rows[1]["id"])
+    assert len(sent_with(mock_upstream, P1)) == len(sent_with(mock_upstream, P2)) == 1
+    assert [(a["provider"], a["status"]) for a in second] == [("backup", 200)]
+
+
+async def test_a_4xx_is_the_answer_and_is_not_retried(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    bad = anthropic_error(400, "invalid_request_error", "max_tokens: too large")
+    mock_upstream.responder = lambda _r: bad
+    async with running(tmp_path, config(mock_upstream)) as gw:
+        r = await _post(gw, await gw.key())
+    assert r.status_code == 400 and r.json()["error"]["message"] == "max_tokens: too large"
+    assert len(mock_upstream.calls("/v1/messages")) == 1
+
+
+async def test_a_session_keeps_its_provider_and_key(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    """Keys weighted 1:1 would split 20 requests; one session stays on one key."""
+    async with running(tmp_path, config(mock_upstream)) as gw:
+        key = await gw.key()
+        for _ in range(20):
+            r = await _post(gw, key, **{"x-claude-code-session-id": "s-1"})
+            assert r.status_code == 200
+        for i in range(40):
+            await _post(gw, key, **{"x-claude-code-session-id": f"other-{i}"})
+    first = mock_upstream.calls("/v1/messages")[:20]
+    assert len({r.header("x-api-key") for r in first}) == 1
+    later = mock_upstream.calls("/v1/messages")[20:]
+    assert {r.header("x-api-key") for r in later} == {P1, P2}
+
+
+async def test_a_session_moves_when_its_key_fails_and_stays_there(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    routing = {"fallbacks": {"primary": ["backup"]}, "breaker": {"failures": 1000}}
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        key = await gw.key()
+        session = {"x-claude-code-session-id": "s-2"}
+        assert (await _post(gw, key, **session)).status_code == 200
+        pinned = mock_upstream.calls("/v1/messages")[0].header("x-api-key")
+        other = P2 if pinned == P1 else P1
+        mock_upstream.responder = by_key({pinned or "": _529})
+        assert (await _post(gw, key, **session)).status_code == 200
+        mock_upstream.responder = None
+        for _ in range(5):
+            assert (await _post(gw, key, **session)).status_code == 200
+    keys = [r.header("x-api-key") for r in mock_upstream.calls("/v1/messages")]
+    assert keys == [pinned, pinned, other, other, other, other, other, other]
