@@ -153,7 +153,7 @@ class Gateway:
             headers=dict(raw_headers),
             endpoint=scope["path"],
         )
-        call.session = self._session(call.headers)
+        call.session = self.session_of(call.headers)
         task = asyncio.current_task()
         watcher: asyncio.Task[None] | None = None
         departure: Departure | None = None
@@ -226,7 +226,7 @@ class Gateway:
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         call = Call(id=self._next_id(), route=route, started=time.time(), t0=time.perf_counter(),
                     headers=dict(raw_headers), endpoint=scope["path"])  # fmt: skip
-        call.session = self._session(call.headers)
+        call.session = self.session_of(call.headers)
         secret = find_key(raw_headers)
         if secret is not None:
             call.key = self.registry.snapshot.keys_by_hash.get(hash_key(secret))
@@ -276,7 +276,7 @@ class Gateway:
                 "check the connection and send the request again"
             ) from None
 
-    def _session(self, headers: Mapping[bytes, bytes]) -> str | None:
+    def session_of(self, headers: Mapping[bytes, bytes]) -> str | None:
         for name in SESSION_HEADERS:
             value = headers.get(name)
             if value:
@@ -287,13 +287,17 @@ class Gateway:
         """What routing rules look at; None when there are no rules to look."""
         if not self.router.rules.rules or call.key is None or not call.model:
             return None
-        key = call.key
+        return self.facts_of(call.key, call.model, call.headers, call.body)
+
+    def facts_of(
+        self, key: KeyRecord, model: str, raw: Mapping[bytes, bytes], body: bytes
+    ) -> Facts:
         team, customer = self.admission.owners(key)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in call.headers.items()}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw.items()}
         ua = headers.get("user-agent", "")
         return Facts(
-            model=call.model, headers=headers, client=detect_client(ua, call.headers),
-            tokens=estimate_tokens(call.body), key=key.name,
+            model=model, headers=headers, client=detect_client(ua, dict(raw)),
+            tokens=estimate_tokens(body), key=key.name,
             team=team.name if team else None, customer=customer.name if customer else None,
             budget_used_pct=lambda: self.budget_used_pct(key),
         )  # fmt: skip

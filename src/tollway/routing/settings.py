@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tollway.limits import Weight
 
@@ -49,6 +57,10 @@ def check_fallback(value: str, info: ValidationInfo) -> str:
         have = ", ".join(sorted(known or ())) or "none"
         raise ValueError(f"provider {value[:64]!r} is not configured (providers: {have})")
     return value
+
+
+TargetName = Annotated[str, AfterValidator(check_target)]
+FallbackName = Annotated[str, AfterValidator(check_fallback)]
 
 
 class WeightedTarget(_Model):
@@ -135,7 +147,7 @@ class RoutingRule(_Model):
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)  # higher first
     when: Conditions = Field(default_factory=Conditions)
     targets: list[WeightedTarget] = Field(min_length=1, max_length=32)
-    fallbacks: list[str] | None = None  # provider or provider/model, tried in order
+    fallbacks: list[FallbackName] | None = None  # provider or provider/model, in order
 
     @field_validator("scope", mode="before")
     @classmethod
@@ -148,11 +160,6 @@ class RoutingRule(_Model):
         if not _RULE_NAME.match(v):
             raise ValueError(f"{v[:64]!r}: use letters, digits, '_', '.', ':' or '-' (1-64)")
         return v
-
-    @field_validator("fallbacks")
-    @classmethod
-    def _fallbacks(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        return [check_fallback(f, info) for f in v] if v is not None else None
 
 
 class RetrySettings(_Model):
@@ -188,29 +195,20 @@ class AffinitySettings(_Model):
 class RoutingConfig(_Model):
     rules: list[RoutingRule] = Field(default_factory=list)
     # Claude Code's tiers (haiku, sonnet, opus) -> provider/model, as global rules.
-    tiers: dict[Literal["haiku", "sonnet", "opus"], str] = Field(default_factory=dict)
+    tiers: dict[Literal["haiku", "sonnet", "opus"], TargetName] = Field(default_factory=dict)
     # A model name clients may send -> provider/model.
-    aliases: dict[str, str] = Field(default_factory=dict)
+    aliases: dict[str, TargetName] = Field(default_factory=dict)
     # Provider -> its fallback chain (provider or provider/model), replacing the default.
-    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    fallbacks: dict[str, list[FallbackName]] = Field(default_factory=dict)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     affinity: AffinitySettings = Field(default_factory=AffinitySettings)
 
-    @field_validator("tiers", "aliases")
-    @classmethod
-    def _targets(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        for target in v.values():
-            check_target(target, info)
-        return v
-
     @field_validator("fallbacks")
     @classmethod
     def _chains(cls, v: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
-        for provider, chain in v.items():
+        for provider in v:
             check_fallback(provider, info)
-            for f in chain:
-                check_fallback(f, info)
         return v
 
     @model_validator(mode="after")
