@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tollway.observability import chunks
@@ -110,9 +110,11 @@ _MESSAGE = st.builds(
     st.sampled_from(["user", "assistant"]), _TEXT, st.integers(0, 5000),
 )  # fmt: skip
 # Each step: grow by some messages, fork back to an earlier length, or compact (a summary
-# replaces all but the last messages); in one of two sessions, or with no session.
+# replaces all but the last messages); in one of two sessions, or with no session. Or a
+# retention purge of the bodies before an earlier step, with its chunk sweep, while the
+# writer may still hold bodies that assume the swept chunks are stored.
 _STEP = st.tuples(
-    st.sampled_from(["grow", "grow", "fork", "shrink"]),
+    st.sampled_from(["grow", "grow", "grow", "fork", "shrink", "purge"]),
     st.lists(_MESSAGE, min_size=1, max_size=4),
     st.integers(0, 30),
     st.sampled_from(["s1", "s1", "s2", None]),
@@ -139,7 +141,22 @@ async def check_random_conversation(
                        spool_dir=spool)  # fmt: skip
     conversations: dict[str | None, list[dict[str, Any]]] = {"s1": [], "s2": [], None: []}
     expected: dict[str, tuple[bytes, bytes]] = {}
+    submitted: list[str] = []
+    stored = 0  # how many of ``submitted`` a flush has written
     for i, (op, messages, n, session, marker) in enumerate(steps):
+        if op == "purge":  # everything stored before step n % (i + 1) is deleted
+            cut = n % (i + 1)
+            retention = ContentRetention(store, 1, clock=lambda c=cut: T0 + c + DAY)
+            await retention.purge()
+            event(f"a purge swept chunks: {retention.chunks_purged > 0}")
+            for rid in submitted[:stored]:
+                if int(rid[1:]) < cut:
+                    expected.pop(rid, None)
+            # Exactly the chunks kept bodies use are left, and every kept body reads back.
+            assert await stored_chunks(store) == await live_chunks(store)
+            for rid in submitted[:stored]:
+                assert await queries.get_content(store, rid) == expected.get(rid), rid
+            continue
         convo = conversations[session]
         if op == "grow":
             convo.extend(messages)
@@ -155,12 +172,14 @@ async def check_random_conversation(
         response = f"data: {i}\n\n".encode()
         rid = f"q{i:04d}"
         expected[rid] = (body, response)
+        submitted.append(rid)
         writer.submit(record(rid, T0 + i, session), ContentRecord(rid, T0 + i, body, response))
         if i % flush_every == flush_every - 1:
             await writer.flush()
+            stored = len(submitted)
     await writer.stop()
-    for rid, bodies in expected.items():
-        assert await queries.get_content(store, rid) == bodies, rid
+    for rid in submitted:
+        assert await queries.get_content(store, rid) == expected.get(rid), rid
     assert await stored_chunks(store) == await live_chunks(store)
 
 
