@@ -3,7 +3,8 @@
 An asyncio loop (uvloop) ticks every 1 ms and records how late each tick runs, while a
 worker thread prepares Claude Code bodies as the log writer does, one after another:
 ``idle`` (no thread), ``zlib-1`` (before: each body whole), ``chunks`` (now:
-observability/content.py, the session's 48 bodies per session, ``--sessions`` of them).
+observability/content.py, the session's 48 bodies per session, a new session after
+each pass).
 Pinned to one core with ``taskset``, as the gateway is. Lateness is the loop's extra
 wait: what a stream's next event or first byte would wait for the GIL.
 
@@ -12,6 +13,7 @@ wait: what a stream's next event or first byte would wait for the GIL.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
@@ -87,8 +89,14 @@ def run(kind: str, seconds: float) -> dict[str, object]:
 
 
 def main() -> None:
-    for kind in ("idle", "zlib-1", "chunks", "idle", "zlib-1", "chunks"):
-        print(json.dumps(run(kind, 5.0)), flush=True)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kinds", default="idle,zlib-1,chunks")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    for _ in range(args.rounds):
+        for kind in args.kinds.split(","):
+            print(json.dumps(run(kind, args.seconds)), flush=True)
 
 
 if __name__ == "__main__":
