@@ -13,6 +13,10 @@ import pytest
 from dispatch_helpers import B1, MSG, P1, P2, by_key, config, sent_with
 
 from inprocess import Running, running
+from tollway.accounting.cost import compute_cost
+from tollway.accounting.usage import Usage
+from tollway.config import Budget
+from tollway.pipeline.route import Target
 from upstream_mock import MockUpstream, Reply, anthropic_error, anthropic_events
 
 pytestmark = pytest.mark.timeout(60)
@@ -212,3 +216,46 @@ async def test_a_session_moves_when_its_key_fails_and_stays_there(
             assert (await _post(gw, key, **session)).status_code == 200
     keys = [r.header("x-api-key") for r in mock_upstream.calls("/v1/messages")]
     assert keys == [pinned, pinned, other, other, other, other, other, other]
+
+
+async def test_a_pricier_fallback_is_reserved_for_and_billed_at_its_price(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    """The fallback asks for opus: its worst case is reserved before its try; with a budget
+    that covers haiku's worst case only, it is skipped and the 529 is the answer."""
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    routing = {"fallbacks": {"primary": ["backup/claude-opus-4-5"]}}
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        book = gw.services.prices
+        rich = await gw.key("rich", budgets=[Budget(max_limit="1", reset_duration="1d")])
+        r = await _post(gw, rich)
+        assert r.status_code == 200
+        [row] = await _rows(gw)
+        usage = Usage(21, 9)  # the mock's reply
+        opus = compute_cost(usage, book.resolve("claude-opus-4-5", "backup")).total
+        assert row["served_model"] == "claude-opus-4-5" and row["provider"] == "backup"
+        [status] = gw.services.admission.statuses(await _record(gw, "rich"))
+        assert (status.spent, status.reserved) == (opus, 0)
+        # a budget between haiku's worst case for this body and opus's
+        body = json.dumps({**MSG, "stream": True}).encode()
+        bounds = [
+            gw.services.admission.worst_case(
+                Target(gw.services.providers[p], m, m), body, "anthropic"
+            ).cost
+            for p, m in (("primary", "claude-haiku-4-5"), ("backup", "claude-opus-4-5"))
+        ]
+        assert bounds[0] < bounds[1]
+        limit = str((bounds[0] + bounds[1]) / 2)
+        poor = await gw.key("poor", budgets=[Budget(max_limit=limit, reset_duration="1d")])
+        r = await _post(gw, poor)
+        assert r.status_code == 529
+        [status] = gw.services.admission.statuses(await _record(gw, "poor"))
+        assert (status.spent, status.reserved) == (0, 0)
+        rows = await _rows(gw)
+        attempts = await _attempts(gw, rows[-1]["id"])
+    assert [(a["provider"], a["status"]) for a in attempts] == [("primary", 529)] * 2
+    assert len(sent_with(mock_upstream, B1)) == 1  # only the rich key's request
+
+
+async def _record(gw: Running, name: str) -> Any:
+    return next(k for k in gw.services.registry.snapshot.keys.values() if k.name == name)

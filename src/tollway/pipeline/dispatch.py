@@ -256,6 +256,10 @@ class Dispatcher:
                       f"{err.message}")  # fmt: skip
             failure.response, failure.error, failure.target = None, err, target
             return None
+        except asyncio.CancelledError:
+            self._log(call, attempt, 0, started, t, "client_disconnected",
+                      f"{attempt.why}: cancelled, the client left")  # fmt: skip
+            raise
         assert isinstance(resp, Buffered)
         status = resp.status
         more = retryable(status)
