@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from tollway.audit.hook import PATH as HOOK_PATH
+from tollway.audit.hook import handle_hook
 from tollway.dashboard.server import wants_html
 from tollway.errors import AuthenticationFailed, EndpointNotFound, GatewayError, InvalidRequest
 from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -71,6 +73,8 @@ class TollwayApp:
             await self.dashboard(scope, receive, send)
         elif path == "/" and self.dashboard is not None and wants_html(scope):
             await respond(send, 303, b"", b"text/plain", [(b"location", b"/ui/")])
+        elif path == HOOK_PATH:
+            await handle_hook(self.services, scope, receive, send)
         elif path == "/mcp" or path.startswith("/mcp/"):
             await self.services.mcp.gateway(scope, receive, send)
         elif path == "/health":

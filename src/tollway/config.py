@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from tollway.audit.policy import ToolPolicy
+from tollway.audit.settings import AuditConfig
 from tollway.errors import ConfigError
 from tollway.limits import Count, Money, Weight
 from tollway.mcp.settings import MCPConfig
@@ -265,6 +267,8 @@ class Config(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     mcp: MCPConfig = Field(default_factory=MCPConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    tool_policy: ToolPolicy = Field(default_factory=ToolPolicy)
 
     @field_validator("providers")
     @classmethod

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tollway.accounting.pricing import PriceBook
+from tollway.audit.hook import PolicyBook
+from tollway.audit.log import AuditLog
 from tollway.config import Config, ProviderConfig, is_virtual_key
 from tollway.errors import GatewayError, InvalidField, InvalidRequest
 from tollway.governance.entities import KeyRecord
@@ -141,8 +143,11 @@ class Services:
                            lambda: self.writer.refused_full)  # fmt: skip
         self.metrics.gauge("tollway_budget_reservations_open", "Budget reservations in flight",
                            lambda: self.admission.ledger.open_reservations)  # fmt: skip
+        self.audit = AuditLog(store, config.audit, self.metrics)
+        self.policy = PolicyBook(config.tool_policy)
         self.meter = Meter(
-            self.prices, self.admission, self.writer, config.logging.content, self.metrics
+            self.prices, self.admission, self.writer, config.logging.content, self.metrics,
+            self.audit,
         )
         self.stored_rules: list[RoutingRule] = []  # PUT /api/routing-rules (setting below)
         self.router = self._router()
@@ -271,6 +276,8 @@ class Services:
         self.registry.start()
         self.writer.start()
         self.retention.start()
+        await self.policy.load(self.store)
+        await self.audit.start()
         await self.mcp.start()
         if self.freeze_gc:
             # Objects built at start live as long as the process: move them out of the
@@ -287,6 +294,7 @@ class Services:
         await self.mcp.stop()
         await self.retention.stop()
         await self.writer.stop()
+        await self.audit.stop()
         if self.journal is not None:
             self.journal.close()
         for provider in [*self.providers.values(), *self._retired]:

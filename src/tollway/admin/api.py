@@ -15,6 +15,7 @@ from tollway.admin.logs import log_routes
 from tollway.admin.pricing import pricing_routes
 from tollway.admin.providers import provider_routes
 from tollway.admin.routing import routing_routes
+from tollway.audit.admin import audit_routes
 from tollway.errors import AuthenticationFailed
 from tollway.mcp.admin import mcp_routes
 
@@ -57,4 +58,5 @@ def build_admin(services: Services) -> AdminGuard:
     app.include_router(dashboard_routes(services), responses=described(400, 404))
     app.include_router(mcp_routes(services), responses=described(400, 404))
     app.include_router(routing_routes(services), responses=described(404))
+    app.include_router(audit_routes(services), responses=described(404))
     return AdminGuard(app, lambda: services.admin_token)

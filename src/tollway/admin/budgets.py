@@ -131,7 +131,11 @@ def budget_routes(services: Services) -> APIRouter:
             budget_id, "reset", status.spent, (body or Reset()).actor, time.time(),
             status.window_start.timestamp()))  # fmt: skip
         await services.writer.flush()
-        return status_json(_status(budget_id))
+        after = status_json(_status(budget_id))
+        actor = f"admin-api:{(body or Reset()).actor}"
+        await services.audit.admin_change(actor, "reset", "budget", budget_id,
+                                          status_json(status), after)  # fmt: skip
+        return after
 
     @router.post(
         "/budgets/{budget_id:path}/top-up", response_model=None, responses=ok(BudgetStatusOut)
@@ -142,7 +146,10 @@ def budget_routes(services: Services) -> APIRouter:
         await services.store.add_budget_event(BudgetEvent(
             budget_id, "top_up", body.amount, body.actor, time.time(),
             status.window_start.timestamp()))  # fmt: skip
-        return status_json(_status(budget_id))
+        after = status_json(_status(budget_id))
+        await services.audit.admin_change(f"admin-api:{body.actor}", "top_up", "budget",
+                                          budget_id, status_json(status), after)  # fmt: skip
+        return after
 
     @router.get(
         "/budgets/{budget_id:path}/events",

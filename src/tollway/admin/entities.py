@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ def _public(record: Any) -> dict[str, Any]:
 
 def entity_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api")
-    ops = EntityOps(services.store)
+    ops = EntityOps(services.store, functools.partial(services.audit.admin_change, "admin-api"))
 
     async def changed() -> None:
         await services.registry.refresh()

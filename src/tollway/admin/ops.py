@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ _RECORDS: dict[str, type[CustomerRecord] | type[TeamRecord] | type[KeyRecord]] =
     "virtual_key": KeyRecord,
 }
 _ID_PREFIX = {"customer": "cus", "team": "team", "virtual_key": "vk"}
+# (action, kind, entity id, before, after): the audit log's record of a change.
+AdminAudit = Callable[[str, str, str, Any, Any], Awaitable[None]]
 
 
 class _Input(BaseModel):
@@ -56,8 +59,13 @@ class KeyInput(TeamInput):
 class EntityOps:
     """``ops = EntityOps(store)``; every change bumps the store revision."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, audit: AdminAudit | None = None) -> None:
         self.store = store
+        self.audit = audit
+
+    async def _audited(self, action: str, kind: str, before: Any, after: Any) -> None:
+        if self.audit is not None:
+            await self.audit(action, kind, (after or before).id, before, after)
 
     async def list(self, kind: str) -> list[Any]:
         """Readable rows only; a stored bad budget is set aside (the registry logs it)."""
@@ -111,6 +119,7 @@ class EntityOps:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         await self.store.put_entity(kind, record.model_dump(mode="json"))
+        await self._audited("create", kind, None, record)
         return record, secret
 
     async def update(self, kind: str, entity_id: str, data: _Input) -> Any:
@@ -127,17 +136,20 @@ class EntityOps:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         await self.store.put_entity(kind, updated.model_dump(mode="json"))
+        await self._audited("update", kind, record, updated)
         return updated
 
     async def delete(self, kind: str, entity_id: str) -> None:
         record = await self.get(kind, entity_id)
         await self.store.delete_entity(kind, record.id)
+        await self._audited("delete", kind, record, None)
 
     async def revoke_key(self, entity_id: str) -> KeyRecord:
         key: KeyRecord = await self.get("virtual_key", entity_id)
         now = datetime.now(UTC)
         revoked = key.model_copy(update={"revoked_at": now, "is_active": False, "updated_at": now})
         await self.store.put_entity("virtual_key", revoked.model_dump(mode="json"))
+        await self._audited("revoke", "virtual_key", key, revoked)
         return revoked
 
     async def rotate_key(self, entity_id: str) -> tuple[KeyRecord, str]:
@@ -147,4 +159,5 @@ class EntityOps:
         rotated = key.model_copy(update={"key_hash": hash_key(secret), "key_hint": key_hint(secret),
                                          "updated_at": datetime.now(UTC)})  # fmt: skip
         await self.store.put_entity("virtual_key", rotated.model_dump(mode="json"))
+        await self._audited("rotate", "virtual_key", key, rotated)
         return rotated, secret

@@ -39,8 +39,11 @@ def provider_routes(services: Services) -> APIRouter:
     @router.put("/providers", response_model=None, responses=ok(ProviderOut, many=True))
     async def put_providers(body: dict[str, ProviderConfig]) -> list[dict[str, Any]]:
         """Replace every provider; stored, and applied to new requests at once."""
+        before = await list_providers()
         await services.replace_providers(body)
         cfg = services.config
-        return [redacted(n, p, cfg.provider_type(n)) for n, p in cfg.providers.items()]
+        after = [redacted(n, p, cfg.provider_type(n)) for n, p in cfg.providers.items()]
+        await services.audit.admin_change("admin-api", "replace", "providers", "*", before, after)
+        return after
 
     return router

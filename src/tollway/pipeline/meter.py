@@ -40,6 +40,8 @@ from tollway.storage.records import AttemptRecord, ContentRecord, RequestRecord
 
 if TYPE_CHECKING:
     from tollway.accounting.bounds import Bound
+    from tollway.audit.log import AuditLog
+    from tollway.audit.observe import ToolEvents
     from tollway.pipeline.handler import Call
     from tollway.pipeline.route import Target
 
@@ -73,8 +75,10 @@ class Outcome:
         keep: bool,
         metered: bool = True,
         is_terminal: Callable[[SSEEvent], bool] | None = None,
+        tools: ToolEvents | None = None,
     ) -> None:
         self.status = status
+        self.tools = tools  # the audit's tool-call events (audit/observe.py)
         self._is_terminal = is_terminal
         self.terminal = False  # the dialect's final event has been seen (e.g. message_stop)
         self.metered = metered
@@ -100,6 +104,8 @@ class Outcome:
     def body(self, body: bytes) -> None:
         if self._keep:
             self._parts.append(body)
+        if self.tools is not None:
+            self.tools.keep_body(body)
         if self.status != 200 or not self.metered:
             return
         self._body_read = True
@@ -116,6 +122,9 @@ class Outcome:
         if self._stream is not None:
             for event in events:
                 self._stream.observe(event)
+        if self.tools is not None:
+            for event in events:
+                self.tools.observe(event)
         if events and self._is_terminal is not None and not self.terminal:
             # The final event is the last one a stream sends: one check per chunk.
             self.terminal = self._is_terminal(events[-1])
@@ -132,9 +141,11 @@ class Outcome:
 
     def finish(self) -> bytes:
         events = self._parser.flush()
-        if self._stream is not None:
-            for event in events:
+        for event in events:
+            if self._stream is not None:
                 self._stream.observe(event)
+            if self.tools is not None:
+                self.tools.observe(event)
         return b""
 
     def usage_known(self) -> bool:
@@ -174,7 +185,9 @@ class Meter:
         writer: LogWriter,
         log_content: bool | ContentMode,
         metrics: Metrics,
+        audit: AuditLog | None = None,
     ) -> None:
+        self.audit = audit
         self.metrics = metrics
         self.prices = prices
         self.admission = admission
@@ -205,8 +218,9 @@ class Meter:
 
     def outcome(self, call: Call, status: int) -> Outcome:
         surface = call.route.surface
+        tools = self.audit.observer(surface.dialect, status) if self.audit is not None else None
         return Outcome(surface.dialect, status, call.drop_usage_chunk, self._keep_content(call),
-                       call.route.billable, surface.is_terminal)  # fmt: skip
+                       call.route.billable, surface.is_terminal, tools)  # fmt: skip
 
     def cost(self, call: Call, usage: Usage) -> CostBreakdown:
         """Priced at the request's start time, by the provider that served it."""
@@ -244,6 +258,9 @@ class Meter:
         record = self._record(call, usage, cost, disconnected)
         self.metrics.observe(record)
         self.writer.submit(record, self._content(call))
+        if self.audit is not None:
+            tools = outcome.tools if outcome is not None else None
+            self.audit.submit(record, call.route.surface.dialect, call.body, tools)
 
     def _bound(self, call: Call) -> Bound | None:
         if call.ticket is not None and call.ticket.bound is not None:

@@ -134,6 +134,20 @@ CREATE TABLE IF NOT EXISTS mcp_tool_calls (
   cost_pico {BIGINT} NOT NULL);
 CREATE INDEX IF NOT EXISTS mcp_tool_calls_started ON mcp_tool_calls (started_at);
 CREATE INDEX IF NOT EXISTS mcp_tool_calls_vk ON mcp_tool_calls (vk_id, started_at);
+CREATE TABLE IF NOT EXISTS agent_actions (
+  id TEXT PRIMARY KEY, request_id TEXT NOT NULL, session_id TEXT, vk_id TEXT, vk_name TEXT,
+  proposed_at {REAL} NOT NULL, dialect TEXT NOT NULL, tool TEXT NOT NULL, kind TEXT NOT NULL,
+  mcp_server TEXT, mcp_tool TEXT, command TEXT, paths TEXT, domain TEXT,
+  edit_bytes {BIGINT}, edit_sha256 TEXT, input_sha256 TEXT NOT NULL, status TEXT NOT NULL,
+  decided_by TEXT, reason TEXT, policy TEXT, result_request_id TEXT, result_at {REAL},
+  result_bytes {BIGINT}, result_sha256 TEXT);
+CREATE INDEX IF NOT EXISTS agent_actions_session ON agent_actions (session_id, proposed_at);
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq {BIGINT} PRIMARY KEY, at {REAL} NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+  subject TEXT NOT NULL, doc TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  seq {BIGINT} PRIMARY KEY, hash TEXT NOT NULL, at {REAL} NOT NULL, key_id TEXT NOT NULL,
+  signature TEXT NOT NULL);
 """
 
 

@@ -73,6 +73,10 @@ class SQLStore(ABC):
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return await self._fetch(sql, params)
 
+    async def execute(self, statements: list[Statement]) -> None:
+        """Run each statement with each of its rows, all in one transaction."""
+        await self._run(statements)
+
     async def revision(self) -> int:
         rows = await self._fetch("SELECT value FROM meta WHERE key = 'revision'")
         return int(rows[0]["value"]) if rows else 0
