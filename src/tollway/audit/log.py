@@ -84,7 +84,10 @@ class ChainWriter:
         self._since_checkpoint = 0
         self._checkpoint_at = time.time()
 
-    async def write(self, drafts: list[Draft], extra: list[sql.Statement]) -> list[Entry]:
+    async def write(self, drafts: list[Draft], extra: list[sql.Statement],
+                    seal: bool = False) -> list[Entry]:  # fmt: skip
+        """Link and write ``drafts`` with ``extra`` in one transaction; ``seal``: sign the
+        new head now (admin changes are signed at once)."""
         for attempt in range(3):
             if self.head is None:
                 self.head = await sql.head(self.store)
@@ -92,7 +95,7 @@ class ChainWriter:
             statements = list(extra)
             if entries:
                 statements.append((sql.INSERT_ENTRY, [e.row() for e in entries]))
-            checkpoint = self._checkpoint(entries)
+            checkpoint = self._checkpoint(entries, seal)
             if checkpoint is not None:
                 statements.append((sql.INSERT_CHECKPOINT, [checkpoint]))
             try:
@@ -112,9 +115,11 @@ class ChainWriter:
             return entries
         return []
 
-    def _checkpoint(self, entries: list[Entry]) -> tuple[Any, ...] | None:
+    def _checkpoint(self, entries: list[Entry], seal: bool) -> tuple[Any, ...] | None:
         if self.signer is None or not entries:
             return None
+        if seal:
+            return self.checkpoint_row(entries[-1])
         many = self._since_checkpoint + len(entries) >= self.config.checkpoint_every
         due = many or time.time() - self._checkpoint_at >= self.config.checkpoint_interval_s
         return self.checkpoint_row(entries[-1]) if due else None
@@ -250,7 +255,8 @@ class AuditLog:
             if settles:
                 extra.append((sql.SETTLE_ACTION, settles))
             try:
-                entries = await self.chain.write(drafts, extra)
+                seal = any(d.kind.startswith("admin.") for d in drafts)
+                entries = await self.chain.write(drafts, extra, seal)
             except BaseException:
                 self._retry = (drafts, extra)
                 raise
@@ -347,3 +353,15 @@ def _plain(doc: Any) -> Any:
     if isinstance(doc, dict):
         return {k: v for k, v in doc.items() if k != "key_hash"}
     return doc
+
+
+async def record_admin_change(store: Store, actor: str, action: str, kind: str,
+                              entity_id: str, before: Any, after: Any) -> None:  # fmt: skip
+    """An admin change made on the database directly (the CLI without a gateway): one entry,
+    written at once and signed at once."""
+    signer = await load_signer(store)
+    chain = ChainWriter(store, signer, AuditConfig())
+    doc = redact_doc({"action": action, "kind": kind, "id": entity_id,
+                      "before": _plain(before), "after": _plain(after)})  # fmt: skip
+    draft = Draft(time.time(), f"admin.{kind}.{action}", actor, entity_id, doc)
+    await chain.write([draft], [], seal=True)

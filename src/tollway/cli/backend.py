@@ -35,6 +35,11 @@ class Backend(Protocol):
     async def top_up(self, budget_id: str, amount: Decimal, actor: str) -> Doc: ...
     async def usage(self, group_by: str, where: LogFilter) -> Doc: ...
     async def logs(self, where: LogFilter, limit: int) -> list[Doc]: ...
+    async def sessions(self, key: str | None, limit: int) -> list[Doc]: ...
+    async def session(self, session_id: str) -> Doc: ...
+    async def audit_verify(self) -> Doc: ...
+    async def audit_entries(self, since: int, limit: int) -> list[Doc]: ...
+    async def audit_public_key(self) -> Doc: ...
     async def close(self) -> None: ...
 
 
@@ -146,6 +151,28 @@ class ApiBackend:
         page: Doc = await self._call("GET", "/logs", params=params)
         docs: list[Doc] = page["data"]
         return docs
+
+    async def sessions(self, key: str | None, limit: int) -> list[Doc]:
+        params: dict[str, str | int] = {"limit": limit, **({"key": key} if key else {})}
+        docs: list[Doc] = await self._call("GET", "/sessions", params=params)
+        return docs
+
+    async def session(self, session_id: str) -> Doc:
+        doc: Doc = await self._call("GET", f"/sessions/{quote(session_id, safe='')}")
+        return doc
+
+    async def audit_verify(self) -> Doc:
+        doc: Doc = await self._call("GET", "/audit/verify")
+        return doc
+
+    async def audit_entries(self, since: int, limit: int) -> list[Doc]:
+        docs: list[Doc] = await self._call("GET", "/audit/entries",
+                                           params={"since": since, "limit": limit})  # fmt: skip
+        return docs
+
+    async def audit_public_key(self) -> Doc:
+        doc: Doc = await self._call("GET", "/audit/public-key")
+        return doc
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -6,6 +6,8 @@ gateway); a reset or top-up is recorded so the next gateway start applies it.
 
 from __future__ import annotations
 
+import functools
+import getpass
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,6 +17,8 @@ from tollway.accounting.pricing import PriceBook
 from tollway.admin.budgets import status_json
 from tollway.admin.logs import render_log, render_usage
 from tollway.admin.ops import CustomerInput, EntityOps, KeyInput, TeamInput
+from tollway.audit import store as audit_sql
+from tollway.audit.log import record_admin_change
 from tollway.config import Config
 from tollway.errors import InvalidRequest, NotFound
 from tollway.pipeline.admit import Admission
@@ -44,7 +48,8 @@ class DbBackend:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.ops = EntityOps(store)
+        self.actor = f"cli:{getpass.getuser()}"
+        self.ops = EntityOps(store, functools.partial(record_admin_change, store, self.actor))
 
     @classmethod
     async def open(cls, url: str) -> DbBackend:
@@ -127,7 +132,10 @@ class DbBackend:
         event = BudgetEvent(budget_id, action, amount, actor, time.time(), start)
         await self.store.add_budget_event(event)
         await self.store.write_batch(Batch(spend=admission.dirty_spend()))
-        return status_json(admission.ledger.status(budget_id, now))
+        after = status_json(admission.ledger.status(budget_id, now))
+        await record_admin_change(self.store, f"{self.actor}:{actor}", action, "budget",
+                                  budget_id, status_json(before), after)  # fmt: skip
+        return after
 
     async def reset(self, budget_id: str, actor: str) -> Doc:
         return await self._change(budget_id, "reset", None, actor)
@@ -147,6 +155,39 @@ class DbBackend:
     async def logs(self, where: LogFilter, limit: int) -> list[Doc]:
         page = await queries.list_logs(self.store, where, limit=limit)
         return [render_log(r) for r in page.records]
+
+    async def sessions(self, key: str | None, limit: int) -> list[Doc]:
+        return await audit_sql.sessions(self.store, key, limit)
+
+    async def session(self, session_id: str) -> Doc:
+        doc = await audit_sql.session(self.store, session_id)
+        if doc is None:
+            raise NotFound(f"no session {session_id!r}")
+        return doc
+
+    async def audit_verify(self) -> Doc:
+        from tollway.audit.verify import verify_store
+
+        return await verify_store(self.store)
+
+    async def audit_entries(self, since: int, limit: int) -> list[Doc]:
+        out: list[Doc] = []
+        async for entry in audit_sql.entries(self.store, since):
+            out.append(entry.public())
+            if len(out) >= limit:
+                break
+        return out
+
+    async def audit_public_key(self) -> Doc:
+        from tollway.audit.signing import key_id, public_pem, stored_public
+
+        key = await stored_public(self.store)
+        if key is None:
+            raise NotFound("no audit signing key yet (it is made on the first start)")
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {"key_id": key_id(raw), "pem": public_pem(key)}
 
     async def close(self) -> None:
         await self.store.close()

@@ -201,3 +201,6 @@ def add_commands(sub: Any) -> None:
             from tollway.cli import mcp
 
             mcp.add_command(acts)  # tollway claude-code mcp --key ...
+            from tollway.cli import hooks
+
+            hooks.add_command(acts)  # tollway claude-code settings

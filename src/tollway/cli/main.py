@@ -66,7 +66,7 @@ def _serve_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def parser() -> argparse.ArgumentParser:
-    from tollway.cli import budgets, clients, entities, prices, secrets, usage
+    from tollway.cli import audit, budgets, clients, entities, prices, secrets, usage
 
     top = argparse.ArgumentParser(
         prog="tollway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     prices.add_commands(sub)
     secrets.add_commands(sub)
     clients.add_commands(sub)
+    audit.add_commands(sub)
     for leaf in _leaves(top):
         if leaf is not top:
             _add_globals(leaf, suppress=True)

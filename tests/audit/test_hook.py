@@ -1,0 +1,127 @@
+"""The PreToolUse hook endpoint and the audit admin API, in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inprocess import running
+from tollway.audit import store as sql
+
+CONFIG = """
+providers: {simulated: {}}
+teams: [{name: platform}]
+tool_policy:
+  rules:
+    - {action: deny, tool: Bash, command: ["rm -rf *"], reason: "no recursive deletes"}
+    - {action: allow, tool: Bash, command: ["echo *"]}
+    - {action: deny, tool: "Write", paths_outside: "{cwd}"}
+  teams:
+    platform: {rules: [{action: ask, tool: "WebFetch"}]}
+"""
+HOOK = "/hooks/claude-code/pre-tool-use"
+
+
+def _input(tool: str, args: dict[str, Any], use_id: str = "toolu_1") -> dict[str, Any]:
+    """The PreToolUse input Claude Code 2.1.197 posts (recorded by tests/e2e)."""
+    return {"session_id": "sess-1", "transcript_path": "/h/.claude/t.jsonl", "cwd": "/w/p",
+            "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": tool,
+            "tool_input": args, "tool_use_id": use_id}  # fmt: skip
+
+
+async def test_hook_answers_allow_deny_ask_and_defer(tmp_path: Path) -> None:
+    async with running(tmp_path, CONFIG) as gw:
+        teams = (await gw.client.get("/api/teams", headers=gw.admin)).json()
+        key = await gw.key("alice", team_id=teams[0]["id"])
+        headers = {"x-api-key": key}
+
+        async def ask(tool: str, args: dict[str, Any], use_id: str) -> Any:
+            r = await gw.client.post(HOOK, json=_input(tool, args, use_id), headers=headers)
+            assert r.status_code == 200
+            return r.json()
+
+        reason = "Tollway tool policy (rules[0]): no recursive deletes"
+        assert await ask("Bash", {"command": "rm -rf /"}, "t1") == {"hookSpecificOutput": {
+            "hookEventName": "PreToolUse", "permissionDecision": "deny",
+            "permissionDecisionReason": reason}}  # fmt: skip
+        allowed = await ask("Bash", {"command": "echo hi"}, "t2")
+        assert allowed["hookSpecificOutput"]["permissionDecision"] == "allow"
+        assert await ask("Bash", {"command": "make"}, "t3") == {}  # no rule: Claude Code decides
+        write = await ask("Write", {"file_path": "/etc/passwd", "content": "x"}, "t4")
+        assert write["hookSpecificOutput"]["permissionDecisionReason"] == (
+            "Tollway tool policy (rules[2]): Write names a path outside {cwd}"
+        )
+        fetch = await ask("WebFetch", {"url": "https://example.com"}, "t5")
+        assert fetch["hookSpecificOutput"]["permissionDecision"] == "ask"
+        await gw.services.audit.flush()
+        kinds = [(e.kind, e.subject) async for e in sql.entries(gw.services.store, kinds="policy")]
+        assert kinds == [("policy.deny", "t1"), ("policy.allow", "t2"), ("policy.defer", "t3"),
+                         ("policy.deny", "t4"), ("policy.ask", "t5")]  # fmt: skip
+
+
+async def test_hook_without_a_valid_key_denies_with_the_reason(tmp_path: Path) -> None:
+    async with running(tmp_path, CONFIG) as gw:
+        for headers in ({}, {"x-api-key": "tw-" + "x" * 40}):
+            r = await gw.client.post(HOOK, json=_input("Bash", {"command": "echo hi"}),
+                                     headers=headers)  # fmt: skip
+            out = r.json()["hookSpecificOutput"]
+            assert r.status_code == 200 and out["permissionDecision"] == "deny"
+            assert out["permissionDecisionReason"].startswith(
+                "Tollway refused the tool-policy hook: "
+            )
+        r = await gw.client.post(HOOK, content=b"not json", headers={"x-api-key": "k"})
+        assert r.status_code == 400
+
+
+async def test_policy_through_the_admin_api_is_validated_audited_and_applied(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, CONFIG) as gw:
+        key = await gw.key("bob")
+        bad = {"rules": [{"action": "deny", "tool": "Bash", "command": ["regex:("]}]}
+        r = await gw.client.put("/api/tool-policy", json=bad, headers=gw.admin)
+        assert r.status_code == 422
+        assert r.json()["error"]["message"].startswith("tool_policy.rules.0.command: ")
+        new = {"default": "deny", "keys": {"bob": {"rules": [{"action": "allow", "tool": "Read"}]}}}
+        r = await gw.client.put("/api/tool-policy", json=new, headers=gw.admin)
+        assert r.status_code == 200 and r.json()["stored"] is True
+        r = await gw.client.post(HOOK, json=_input("Bash", {"command": "echo hi"}),
+                                 headers={"x-api-key": key})  # fmt: skip
+        assert r.json()["hookSpecificOutput"]["permissionDecisionReason"] == (
+            "Tollway tool policy: Bash is not allowed by any rule (default: deny)"
+        )
+        got = (await gw.client.get("/api/tool-policy", headers=gw.admin)).json()
+        assert got["stored"] is True and got["policy"]["default"] == "deny"
+        entries = (await gw.client.get("/api/audit/entries", params={"kind": "admin."},
+                                       headers=gw.admin)).json()  # fmt: skip
+        assert [(e["kind"], e["actor"]) for e in entries] == [
+            ("admin.tool_policy.replace", "admin-api")
+        ]
+        assert entries[0]["doc"]["before"]["rules"][0]["reason"] == "no recursive deletes"
+        assert entries[0]["doc"]["after"]["default"] == "deny"
+
+
+async def test_admin_changes_are_chained_with_before_and_after(tmp_path: Path) -> None:
+    async with running(tmp_path, CONFIG) as gw:
+        r = await gw.client.post("/api/virtual-keys", json={"name": "ci"}, headers=gw.admin)
+        created = r.json()
+        await gw.client.patch(f"/api/virtual-keys/{created['id']}",
+                              json={"budgets": [{"max_limit": 5, "reset_duration": "1d"}]},
+                              headers=gw.admin)  # fmt: skip
+        await gw.client.delete(f"/api/virtual-keys/{created['id']}", headers=gw.admin)
+        entries = (await gw.client.get("/api/audit/entries", params={"kind": "admin."},
+                                       headers=gw.admin)).json()  # fmt: skip
+        assert [(e["kind"], e["actor"], e["subject"]) for e in entries] == [
+            ("admin.virtual_key.create", "admin-api", created["id"]),
+            ("admin.virtual_key.update", "admin-api", created["id"]),
+            ("admin.virtual_key.revoke", "admin-api", created["id"]),
+        ]
+        update = entries[1]["doc"]
+        assert update["before"]["budgets"] == []
+        assert update["after"]["budgets"][0]["max_limit"] == "5"
+        assert "key_hash" not in json.dumps(entries) and created["key"] not in json.dumps(entries)
+        report = (await gw.client.get("/api/audit/verify", headers=gw.admin)).json()
+        assert report["ok"] is True and report["entries"] == 3 and report["signed_through"] == 3
+        pem = (await gw.client.get("/api/audit/public-key", headers=gw.admin)).json()["pem"]
+        assert pem.startswith("-----BEGIN PUBLIC KEY-----")
