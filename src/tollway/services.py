@@ -146,7 +146,11 @@ class Services:
         self.audit = AuditLog(store, config.audit, self.metrics)
         self.policy = PolicyBook(config.tool_policy)
         self.meter = Meter(
-            self.prices, self.admission, self.writer, config.logging.content, self.metrics,
+            self.prices,
+            self.admission,
+            self.writer,
+            config.logging.content,
+            self.metrics,
             self.audit,
         )
         self.stored_rules: list[RoutingRule] = []  # PUT /api/routing-rules (setting below)

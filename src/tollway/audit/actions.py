@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 ANTHROPIC = "anthropic"
 OPENAI_CHAT = "openai_chat"
 OPENAI_RESPONSES = "openai_responses"
@@ -321,20 +323,49 @@ def _gemini(doc: dict[str, Any], tag: str) -> list[ToolCall]:
 # -- requests
 
 
+class _Turns(msgspec.Struct):
+    """A request's conversation, each turn left unparsed until it is needed."""
+
+    messages: list[msgspec.Raw] | None = None
+    input: list[msgspec.Raw] | str | None = None
+    contents: list[msgspec.Raw] | None = None
+
+
+_turns = msgspec.json.Decoder(_Turns)
+
+
+def _tail(turns: list[msgspec.Raw] | None, keep: int) -> list[Any]:
+    """The last ``keep`` turns, parsed (a long history is skipped over, not parsed)."""
+    out = []
+    for raw in (turns or [])[-keep:]:
+        try:
+            out.append(msgspec.json.decode(raw))
+        except msgspec.DecodeError:
+            out.append(None)
+    return out
+
+
+_RESULT_TURNS = 64  # trailing Chat tool messages / Responses items read at most
+
+
 def tool_results(dialect: str, body: bytes) -> list[ToolResult]:
     """The results of the latest turn in an agent's request: only those after the last
     assistant turn (earlier ones were seen with earlier requests)."""
-    doc = _loads(body) if body else None
-    if not isinstance(doc, dict):
+    try:
+        doc = _turns.decode(body) if body else None
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return []
+    if doc is None:
         return []
     if dialect == ANTHROPIC:
-        return _anthropic_results(doc.get("messages"))
+        return _anthropic_results(_tail(doc.messages, 1))
     if dialect == OPENAI_CHAT:
-        return _chat_results(doc.get("messages"))
+        return _chat_results(_tail(doc.messages, _RESULT_TURNS))
     if dialect == OPENAI_RESPONSES:
-        return _responses_results(doc.get("input"))
+        items = doc.input if isinstance(doc.input, list) else None
+        return _responses_results(_tail(items, _RESULT_TURNS))
     if dialect == GEMINI:
-        return _gemini_results(doc.get("contents"))
+        return _gemini_results(_tail(doc.contents, 1))
     return []
 
 

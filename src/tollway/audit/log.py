@@ -154,6 +154,8 @@ class AuditLog:
         self.config = config
         self.enabled = config.enabled
         self.dropped = 0
+        self.bodies_skipped = 0
+        self._body_bytes = 0
         self._queue: deque[Pending] = deque()
         self._drafts: list[Draft] = []
         self._retry: tuple[list[Draft], list[sql.Statement]] | None = None
@@ -171,6 +173,9 @@ class AuditLog:
                           lambda: len(self._queue))  # fmt: skip
             metrics.gauge("tollway_audit_dropped", "Requests the audit log dropped: queue full",
                           lambda: self.dropped)  # fmt: skip
+            metrics.gauge("tollway_audit_bodies_skipped",
+                          "Request bodies not read for tool results: body queue full",
+                          lambda: self.bodies_skipped)  # fmt: skip
 
     # -- the request path (never awaits)
 
@@ -184,6 +189,12 @@ class AuditLog:
         if len(self._queue) >= self.config.queue_size:
             self.dropped += 1
             return
+        if self._body_bytes + len(body) > self.config.body_queue_mb * 1024 * 1024:
+            # Bodies waiting are bounded: past that, this request's tool results go unread
+            # (its actions stay "proposed") rather than the gateway's memory growing.
+            self.bodies_skipped += 1
+            body = b""
+        self._body_bytes += len(body)
         self._queue.append(Pending(record, dialect, body, tools))
 
     # -- the hook and admin operations
@@ -238,6 +249,7 @@ class AuditLog:
         async with self._lock:
             items = list(self._queue)
             self._queue.clear()
+            self._body_bytes = 0
             drafts, self._drafts = self._drafts, []
             extra: list[sql.Statement] = []
             if self._retry is not None:  # a batch the store refused last time, joined already
@@ -247,6 +259,7 @@ class AuditLog:
                 reads = await asyncio.get_running_loop().run_in_executor(self._pool, read, items)
             except BaseException:
                 self._queue.extendleft(reversed(items))
+                self._body_bytes += sum(len(p.body) for p in items)
                 self._drafts[:0] = drafts
                 raise
             rows, settles = self._join(reads, drafts)

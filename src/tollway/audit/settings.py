@@ -48,6 +48,7 @@ class AuditConfig(_Model):
     checkpoint_interval_s: float = Field(default=60, gt=0)
     flush_interval_ms: int = Field(default=500, ge=10)
     queue_size: int = Field(default=50_000, ge=100)
+    body_queue_mb: float = Field(default=64, gt=0)  # request bodies waiting to be read
     sinks: list[SinkConfig] = Field(default_factory=list)
 
     @field_validator("sinks")
