@@ -136,7 +136,7 @@ def add_commands(sub: Any) -> None:
     acts = sessions.add_subparsers(dest="sessions_action", required=True, metavar="ACTION")
     listing = acts.add_parser("list", help="sessions, newest first")
     listing.add_argument("--key", help="only this key's sessions (id or name)")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (50)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=_sessions)
     one = acts.add_parser("show", help="one session's timeline of requests and actions")
