@@ -259,3 +259,26 @@ async def test_a_pricier_fallback_is_reserved_for_and_billed_at_its_price(
 
 async def _record(gw: Running, name: str) -> Any:
     return next(k for k in gw.services.registry.snapshot.keys.values() if k.name == name)
+
+
+async def test_open_circuits_wait_while_a_healthy_one_is_left(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    """The primary's keys cool down; when the backup then fails too, the cooling keys are
+    not tried again. Once every circuit is open they are all tried, soonest to reopen first."""
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    routing = {"fallbacks": {"primary": ["backup"]},
+               "breaker": {"failures": 1, "cooldown_s": 60}}  # fmt: skip
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        key = await gw.key()
+        assert (await _post(gw, key)).status_code == 200  # p1, p2 open; backup answers
+        mock_upstream.responder = lambda _r: OVERLOADED
+        assert (await _post(gw, key)).status_code == 529  # backup alone: now open too
+        assert (await _post(gw, key)).status_code == 529  # every circuit open
+        rows = await _rows(gw)
+        second = await _attempts(gw, rows[1]["id"])
+        third = await _attempts(gw, rows[2]["id"])
+    assert [a["provider"] for a in second] == ["backup"]
+    assert [a["provider"] for a in third] == ["primary", "primary", "backup"]
+    assert all(a["reason"].endswith("every circuit is open, the soonest to reopen first: 529")
+               for a in third)  # fmt: skip

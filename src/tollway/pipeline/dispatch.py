@@ -1,8 +1,9 @@
 """Dispatch: a request's attempts, with failover before the first byte.
 
 The router's candidates (pipeline/route.py) are expanded into (target, key) tries: each
-provider's keys in weighted order (the session's pinned key first), healthy circuits
-before open ones (routing/breaker.py). Every try runs through one middleware chain::
+provider's keys in weighted order (the session's pinned key first), without the open
+circuits (routing/breaker.py) unless every circuit is open. Every try runs through one
+middleware chain::
 
     breaker -> deadline -> prime -> provider.send
 
@@ -201,9 +202,11 @@ class Dispatcher:
                     cooling.append((self.breakers.reopens_at(circuit), len(cooling), entry))
                 else:
                     healthy.append(entry)
+        if healthy:  # a cooling circuit is not tried while a healthy one is left
+            return healthy
         cooling.sort(key=lambda c: (c[0], c[1]))
-        return healthy + [(t, k, f"{why}; its circuit is open", i)
-                          for _, _, (t, k, why, i) in cooling]  # fmt: skip
+        return [(t, k, f"{why}; every circuit is open, the soonest to reopen first", i)
+                for _, _, (t, k, why, i) in cooling]  # fmt: skip
 
     async def dispatch(
         self, call: Call, plan: Plan, method: str, query: bytes,

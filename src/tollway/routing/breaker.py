@@ -4,9 +4,10 @@
     half-open --(the probe succeeds)--> closed;  --(it fails)--> open, cooldown doubled
 
 A 429 with ``retry-after`` opens the circuit at once for that long (capped): the key is
-known to be unusable until then. While open, the router puts the candidate after every
-healthy one; when nothing healthy is left it is still tried (the soonest to reopen first),
-so the gateway never answers for an upstream it has not asked.
+known to be unusable until then. While open, the dispatcher leaves the candidate out as
+long as any healthy one is left, within a request and across its retries; only when every
+circuit is open are they tried (the soonest to reopen first), so the gateway never answers
+for an upstream it has not asked.
 """
 
 from __future__ import annotations
