@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from audit_scenarios import _anthropic_tool_stream, record
+from audit_wire import WIRE, observed
+
 from inprocess import running
 from tollway.audit import store as sql
 
@@ -23,11 +26,16 @@ tool_policy:
 HOOK = "/hooks/claude-code/pre-tool-use"
 
 
+RECORDED = json.loads((WIRE / "claude_hook_pretooluse.json").read_text())
+
+
 def _input(tool: str, args: dict[str, Any], use_id: str = "toolu_1") -> dict[str, Any]:
-    """The PreToolUse input Claude Code 2.1.197 posts (recorded by tests/e2e)."""
-    return {"session_id": "sess-1", "transcript_path": "/h/.claude/t.jsonl", "cwd": "/w/p",
-            "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": tool,
-            "tool_input": args, "tool_use_id": use_id}  # fmt: skip
+    """The PreToolUse input Claude Code 2.1.197 posted to a loopback recorder, with another
+    tool call in it."""
+    body: dict[str, Any] = dict(RECORDED["request"]["body"])
+    body.update({"session_id": "sess-1", "cwd": "/w/p", "tool_name": tool, "tool_input": args,
+                 "tool_use_id": use_id})  # fmt: skip
+    return body
 
 
 async def test_hook_answers_allow_deny_ask_and_defer(tmp_path: Path) -> None:
@@ -56,6 +64,8 @@ async def test_hook_answers_allow_deny_ask_and_defer(tmp_path: Path) -> None:
         assert fetch["hookSpecificOutput"]["permissionDecision"] == "ask"
         await gw.services.audit.flush()
         kinds = [(e.kind, e.subject) async for e in sql.entries(gw.services.store, kinds="policy")]
+        metrics = (await gw.client.get("/metrics")).text
+        assert 'tollway_tool_policy_decisions_total{decision="deny"} 2.0' in metrics
         assert kinds == [("policy.deny", "t1"), ("policy.allow", "t2"), ("policy.defer", "t3"),
                          ("policy.deny", "t4"), ("policy.ask", "t5")]  # fmt: skip
 
@@ -125,3 +135,28 @@ async def test_admin_changes_are_chained_with_before_and_after(tmp_path: Path) -
         assert report["ok"] is True and report["entries"] == 3 and report["signed_through"] == 3
         pem = (await gw.client.get("/api/audit/public-key", headers=gw.admin)).json()["pem"]
         assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+
+
+async def test_a_recorded_denial_settles_the_action(tmp_path: Path) -> None:
+    """The recorded hook call, answered deny, and the tool_result Claude Code sent next."""
+    async with running(tmp_path, CONFIG) as gw:
+        key = await gw.key("alice")
+        body = dict(RECORDED["request"]["body"], tool_input={"command": "rm -rf /tmp/x"})
+        r = await gw.client.post(HOOK, json=body, headers={"x-api-key": key})
+        assert r.json()["hookSpecificOutput"]["permissionDecision"] == "deny"
+        session = body["session_id"]
+        stream = _anthropic_tool_stream("toolu_rec_1", "Bash", {"command": "rm -rf /tmp/x"})
+        audit = gw.services.audit
+        audit.submit(record("q1", 1.8e9, session), "anthropic", b"{}",
+                     observed("anthropic", stream))  # fmt: skip
+        result = dict(RECORDED["tool_result"], content=r.json()["hookSpecificOutput"]
+                      ["permissionDecisionReason"])  # fmt: skip
+        follow = {"messages": [{"role": "user", "content": [result]}]}
+        audit.submit(record("q2", 1.8e9 + 1, session), "anthropic", json.dumps(follow).encode(),
+                     None)  # fmt: skip
+        await audit.flush()
+        acts = await sql.actions(gw.services.store, session)
+        assert [(a["id"], a["status"], a["decided_by"], a["reason"]) for a in acts] == [
+            ("toolu_rec_1", "denied", "policy",
+             "Tollway tool policy (rules[0]): no recursive deletes"),
+        ]  # fmt: skip

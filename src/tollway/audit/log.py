@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter
+
 from tollway.audit import store as sql
 from tollway.audit.actions import ToolCall, ToolResult, proposed_calls, tool_results
 from tollway.audit.chain import Draft, Entry, Head, link
@@ -168,7 +170,12 @@ class AuditLog:
                               "writing the audit log", log=log)  # fmt: skip
         self.forwarder = Forwarder(build_sinks(config.sinks))
         self.chain = ChainWriter(store, None, config)
+        self.decisions: Counter | None = None
         if metrics is not None:
+            self.decisions = Counter(
+                "tollway_tool_policy_decisions", "PreToolUse hook decisions by outcome",
+                ["decision"], registry=metrics.registry,
+            )  # fmt: skip
             metrics.gauge("tollway_audit_queue", "Requests waiting for the audit log",
                           lambda: len(self._queue))  # fmt: skip
             metrics.gauge("tollway_audit_dropped", "Requests the audit log dropped: queue full",
@@ -202,6 +209,8 @@ class AuditLog:
     def decided(self, call: ToolCall, decision: Decision, who: dict[str, Any], session: str | None,
                 cwd: str | None) -> None:  # fmt: skip
         """A PreToolUse decision: remembered for the join, and an entry of its own."""
+        if self.decisions is not None:
+            self.decisions.labels(decision.decision).inc()
         if not self.enabled:
             return
         self._remember(self._decisions, call.id, (decision, decision.decision))
