@@ -11,6 +11,7 @@ from typing import Protocol
 ANTHROPIC = "anthropic"
 OPENAI_CHAT = "openai_chat"
 OPENAI_RESPONSES = "openai_responses"
+GEMINI = "gemini"
 
 
 @dataclass(frozen=True, slots=True)
