@@ -46,6 +46,7 @@ from tollway.providers.base import KeyChoice, UpstreamRequest, UpstreamResponse,
 from tollway.routing.balance import Affinity, Pin, RetryBudget
 from tollway.routing.breaker import Breakers, Circuit
 from tollway.routing.settings import RoutingConfig
+from tollway.translate import upstream_headers
 
 if TYPE_CHECKING:
     from tollway.pipeline.admit import Admission
@@ -325,11 +326,14 @@ class Dispatcher:
     ) -> UpstreamRequest:
         translator = target.translator
         if translator is None:
-            body, path, dialect = self.meter.upstream_body(call, target), call.route.path, (
-                call.route.surface.dialect)  # fmt: skip
-        else:
-            body = translator.request(call.body, target.model, call.stream)
-            path = translator.upstream_path(call.route.kind, target.model, call.stream)
+            # Paths that carry the model ({model}, Gemini's) name the one the upstream sees.
+            path = call.route.path.replace("{model}", target.model)
+            body, dialect = self.meter.upstream_body(call, target), call.route.surface.dialect
+        else:  # another dialect: its path (first: it says what request() builds), no query
+            full = translator.upstream_path(call.route.kind, target.model, call.stream)
+            body = self.meter.upstream_body(call, target)
+            path, _, rest = full.partition("?")
+            query, headers = rest.encode(), upstream_headers(translator, headers)
             dialect = translator.upstream
         return UpstreamRequest(dialect=dialect, method=method, path=path, query=query,
                                headers=headers, body=body, stream=call.stream,

@@ -61,5 +61,25 @@ def pair(client: str, upstream: str) -> Translator | None:
     return factory() if factory is not None else None
 
 
+# Client headers that belong to one dialect's API; not sent to another dialect's upstream.
+_DIALECT_HEADERS = {
+    "anthropic": ("anthropic-",),
+    "openai_chat": ("openai-",),
+    "openai_responses": ("openai-",),
+    "gemini": ("x-goog-",),
+}
+# What an upstream of that dialect needs when the client did not speak it.
+_REQUIRED_HEADERS = {"anthropic": [("anthropic-version", "2023-06-01")]}
+
+
+def upstream_headers(
+    translator: Translator, headers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The client's forwarded headers, less its own dialect's, plus the upstream's needs."""
+    own = _DIALECT_HEADERS.get(translator.client, ())
+    kept = [(k, v) for k, v in headers if not k.lower().startswith(own)]
+    return kept + _REQUIRED_HEADERS.get(translator.upstream, [])
+
+
 def supported(client: str, upstream: str) -> bool:
     return client == upstream or (client, upstream) in _PAIRS
