@@ -529,3 +529,91 @@ class ResponsesStreamUsage:
         exact = complete and self._usage is not None
         usage = _responses_usage(self._usage or _ResponsesUsage(), self._response)
         return _settle(usage, exact, self._chars)
+
+
+# --- Gemini generateContent -----------------------------------------------------------
+
+
+class _GeminiUsage(msgspec.Struct, rename="camel"):
+    prompt_token_count: int | None = None
+    candidates_token_count: int | None = None
+    cached_content_token_count: int | None = None
+    thoughts_token_count: int | None = None
+    tool_use_prompt_token_count: int | None = None
+
+
+class _GeminiPart(msgspec.Struct):
+    text: str | None = None
+
+
+class _GeminiContent(msgspec.Struct):
+    parts: list[_GeminiPart] | None = None
+
+
+class _GeminiCandidate(msgspec.Struct, rename="camel"):
+    content: _GeminiContent | None = None
+    finish_reason: str | None = None
+
+
+class _GeminiResponse(msgspec.Struct, rename="camel"):
+    usage_metadata: _GeminiUsage | None = None
+    candidates: list[_GeminiCandidate] | None = None
+
+
+_GEMINI_RESPONSE = msgspec.json.Decoder(_GeminiResponse)
+
+
+def _gemini(usage: _GeminiUsage) -> Usage:
+    # promptTokenCount includes the cached part; thoughts are billed as output, apart
+    # from candidatesTokenCount; tool-use prompt tokens are input.
+    prompt = _n(usage.prompt_token_count) + _n(usage.tool_use_prompt_token_count)
+    cached = min(_n(usage.cached_content_token_count), prompt)
+    thoughts = _n(usage.thoughts_token_count)
+    return Usage(
+        input_tokens=prompt - cached,
+        output_tokens=_n(usage.candidates_token_count) + thoughts,
+        cache_read_tokens=cached,
+        reasoning_tokens=thoughts,
+    )
+
+
+def gemini_usage(body: bytes) -> Usage | None:
+    """Usage of a whole generateContent response (``usageMetadata``), or None."""
+    try:
+        usage = _GEMINI_RESPONSE.decode(body).usage_metadata
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
+        return None
+    return None if usage is None else _gemini(usage)
+
+
+class GeminiStreamUsage:
+    """Usage of a streamGenerateContent stream: each chunk's usageMetadata is cumulative."""
+
+    __slots__ = ("_usage", "_chars", "_final")
+
+    def __init__(self) -> None:
+        self._usage: _GeminiUsage | None = None
+        self._chars = 0
+        self._final = False
+
+    def observe(self, event: SSEEvent) -> None:
+        try:
+            chunk = _GEMINI_RESPONSE.decode(event.data)
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
+            return
+        if chunk.usage_metadata is not None:
+            self._usage = chunk.usage_metadata
+        for candidate in chunk.candidates or ():
+            if candidate.finish_reason is not None:
+                self._final = True
+            if candidate.content is not None:
+                self._chars += sum(len(p.text or "") for p in candidate.content.parts or ())
+
+    @property
+    def seen(self) -> bool:
+        return self._usage is not None and self._final
+
+    def result(self, complete: bool) -> Usage:
+        """The usage so far; exact only if ``complete`` and the final chunk had usage."""
+        exact = complete and self.seen
+        return _settle(_gemini(self._usage or _GeminiUsage()), exact, self._chars)

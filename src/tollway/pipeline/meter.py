@@ -18,11 +18,13 @@ from tollway.accounting.cost import CostBreakdown, charged_reservation, compute_
 from tollway.accounting.pricing import PriceBook
 from tollway.accounting.usage import (
     AnthropicStreamUsage,
+    GeminiStreamUsage,
     OpenAIChatStreamUsage,
     ResponsesStreamUsage,
     Usage,
     anthropic_usage,
     ensure_stream_usage,
+    gemini_usage,
     is_usage_only_chunk,
     openai_chat_usage,
     responses_usage,
@@ -34,9 +36,10 @@ from tollway.observability.writer import LogWriter
 from tollway.pipeline.admit import Admission
 from tollway.pipeline.disconnect import billed_after_disconnect
 from tollway.pipeline.identity import detect_client
-from tollway.providers.base import ANTHROPIC, OPENAI_CHAT
+from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT
 from tollway.sse import SSEEvent, SSEParser
 from tollway.storage.records import AttemptRecord, ContentRecord, RequestRecord
+from tollway.surfaces.dialects import surface_for
 
 if TYPE_CHECKING:
     from tollway.accounting.bounds import Bound
@@ -98,6 +101,8 @@ class Outcome:
                 self._stream = AnthropicStreamUsage()
             elif dialect == OPENAI_CHAT:
                 self._stream = OpenAIChatStreamUsage()
+            elif dialect == GEMINI:
+                self._stream = GeminiStreamUsage()
             else:
                 self._stream = ResponsesStreamUsage()
 
@@ -113,11 +118,12 @@ class Outcome:
             self.usage = anthropic_usage(body)
         elif self.dialect == OPENAI_CHAT:
             self.usage = openai_chat_usage(body)
+        elif self.dialect == GEMINI:
+            self.usage = gemini_usage(body)
         else:
             self.usage = responses_usage(body)
 
-    def feed(self, chunk: bytes) -> bytes:
-        """Observe a chunk; returns what to send on (the chunk itself unless filtering)."""
+    def _observe(self, chunk: bytes) -> list[SSEEvent]:
         events = self._parser.feed(chunk)
         if self._stream is not None:
             for event in events:
@@ -128,6 +134,18 @@ class Outcome:
         if events and self._is_terminal is not None and not self.terminal:
             # The final event is the last one a stream sends: one check per chunk.
             self.terminal = self._is_terminal(events[-1])
+        return events
+
+    def events(self, chunk: bytes) -> list[SSEEvent]:
+        """Observe a chunk of the upstream's stream; returns the events it completed."""
+        events = self._observe(chunk)
+        if self._keep:
+            self._parts.append(chunk)
+        return events
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Observe a chunk; returns what to send on (the chunk itself unless filtering)."""
+        events = self._observe(chunk)
         if not self._drop_usage:
             if self._keep:
                 self._parts.append(chunk)
@@ -139,14 +157,21 @@ class Outcome:
             self._parts.append(out)
         return out
 
-    def finish(self) -> bytes:
+    def finish(self) -> list[SSEEvent]:
+        """The stream ended: observe (and return) an event left unterminated."""
         events = self._parser.flush()
         for event in events:
             if self._stream is not None:
                 self._stream.observe(event)
             if self.tools is not None:
                 self.tools.observe(event)
-        return b""
+        return events
+
+    def saw_terminal(self, events: list[SSEEvent]) -> bool:
+        """Whether the last of ``events`` (e.g. a flushed, unterminated one) is final."""
+        if events and self._is_terminal is not None and not self.terminal:
+            self.terminal = self._is_terminal(events[-1])
+        return self.terminal
 
     def usage_known(self) -> bool:
         """The provider's count of the prompt has been seen (the bill is readable)."""
@@ -208,7 +233,10 @@ class Meter:
 
     def upstream_body(self, call: Call, target: Target) -> bytes:
         body = call.body
-        if target.model != target.requested:
+        if target.translator is not None:  # the upstream's dialect asks for usage itself
+            call.drop_usage_chunk = False
+            return target.translator.request(body, target.model, call.stream)
+        if target.model != target.requested and call.route.surface.dialect != GEMINI:
             body = rewrite_model(body, target.model)
         call_drop = False
         if call.route.surface.dialect == OPENAI_CHAT and call.stream:
@@ -217,10 +245,12 @@ class Meter:
         return body
 
     def outcome(self, call: Call, status: int) -> Outcome:
-        surface = call.route.surface
-        tools = self.audit.observer(surface.dialect, status) if self.audit is not None else None
-        return Outcome(surface.dialect, status, call.drop_usage_chunk, self._keep_content(call),
-                       call.route.billable, surface.is_terminal, tools)  # fmt: skip
+        """Watches the upstream's bytes, in the upstream's dialect (usage, completeness)."""
+        translator = call.target.translator if call.target is not None else None
+        dialect = translator.upstream if translator is not None else call.route.surface.dialect
+        tools = self.audit.observer(dialect, status) if self.audit is not None else None
+        return Outcome(dialect, status, call.drop_usage_chunk, self._keep_content(call),
+                       call.route.billable, surface_for(dialect).is_terminal, tools)  # fmt: skip
 
     def cost(self, call: Call, usage: Usage) -> CostBreakdown:
         """Priced at the request's start time, by the provider that served it."""
@@ -334,8 +364,16 @@ class Meter:
             cost_estimated=cost.estimated, web_searches=usage.web_searches,
             simulated=target is not None and getattr(target.provider, "simulated", False),
             price_version=cost.price_version, service_tier=cost.service_tier,
-            attempts=attempts,
+            attempts=attempts, translation=_translation(target),
         )  # fmt: skip
+
+
+def _translation(target: Target | None) -> str | None:
+    translator = target.translator if target is not None else None
+    if translator is None:
+        return None
+    pair = f"{translator.client}>{translator.upstream}"
+    return f"{pair} dropped: {', '.join(translator.dropped)}" if translator.dropped else pair
 
 
 def _mode(setting: bool | ContentMode) -> ContentMode:

@@ -72,6 +72,8 @@ class RequestRecord:
     price_version: str | None = None  # the price used (PriceSource.version)
     service_tier: str | None = None  # the tier billed when not standard (priority, flex, fast)
     routing_rule: str | None = None  # the routing rule that fired (routing/rules.py)
+    # "client>upstream" when translated, with "dropped: a, b" for fields the upstream lost
+    translation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

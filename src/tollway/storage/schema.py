@@ -66,6 +66,7 @@ REQUEST_COLUMNS = (
     "price_version",
     "service_tier",
     "routing_rule",
+    "translation",
 )
 # Text columns added after the first release: (name, type), added to older databases.
 ADDED_TEXT_COLUMNS = (
@@ -73,6 +74,7 @@ ADDED_TEXT_COLUMNS = (
     ("price_version", "TEXT"),
     ("service_tier", "TEXT"),
     ("routing_rule", "TEXT"),
+    ("translation", "TEXT"),
 )
 # Flag and count columns added after the first release (zero-defaulted, like counters).
 ADDED_COUNT_COLUMNS = ("cost_estimated", "simulated", "web_searches")
@@ -108,7 +110,7 @@ CREATE TABLE IF NOT EXISTS requests (
   cost_unknown INTEGER NOT NULL, endpoint TEXT,
   cost_estimated INTEGER NOT NULL DEFAULT 0, simulated INTEGER NOT NULL DEFAULT 0,
   web_searches {BIGINT} NOT NULL DEFAULT 0, price_version TEXT, service_tier TEXT,
-  routing_rule TEXT);
+  routing_rule TEXT, translation TEXT);
 CREATE INDEX IF NOT EXISTS requests_started ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_vk ON requests (vk_id, started_at);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);

@@ -53,7 +53,7 @@ def request_row(r: RequestRecord) -> tuple[Any, ...]:
     tokens = tuple(getattr(r, k) for k in TOKEN_KINDS)
     costs = tuple(to_pico(getattr(r, f"cost_{k}")) for k in COST_KINDS)
     priced = (int(r.cost_estimated), int(r.simulated), r.web_searches, r.price_version,
-              r.service_tier, r.routing_rule)  # fmt: skip
+              r.service_tier, r.routing_rule, r.translation)  # fmt: skip
     return (*head, *tokens, *costs, int(r.cost_unknown), r.endpoint, *priced)
 
 
