@@ -435,6 +435,130 @@ def responses_events(
 # --------------------------------------------------------------------------- defaults
 
 
+# --------------------------------------------------------------------------- Gemini
+
+GEMINI_USAGE: dict[str, Any] = {
+    "promptTokenCount": 31,
+    "candidatesTokenCount": 7,
+    "totalTokenCount": 38,
+}
+
+
+def gemini_response(
+    parts: Sequence[dict[str, Any]] | str = DEFAULT_TEXT,
+    *,
+    model: str = "gemini-2.5-flash",
+    usage: Mapping[str, Any] | None = None,
+    finish: str = "STOP",
+) -> dict[str, Any]:
+    """A whole generateContent answer (gemini_p / gemini_tool captures)."""
+    given = [{"text": parts}] if isinstance(parts, str) else list(parts)
+    return {
+        "candidates": [
+            {"content": {"parts": given, "role": "model"}, "finishReason": finish, "index": 0}
+        ],
+        "usageMetadata": dict(usage or GEMINI_USAGE),
+        "modelVersion": model,
+        "responseId": f"mock{_hex(10)}",
+    }
+
+
+def gemini_events(
+    parts: Sequence[dict[str, Any]] | str = DEFAULT_TEXT,
+    *,
+    model: str = "gemini-2.5-flash",
+    usage: Mapping[str, Any] | None = None,
+) -> list[SSE]:
+    """A streamGenerateContent?alt=sse stream: text word by word, the last chunk carrying
+    finishReason and usageMetadata (a functionCall part arrives whole)."""
+    whole = gemini_response(parts, model=model, usage=usage)
+    given = whole["candidates"][0]["content"]["parts"]
+    pieces: list[dict[str, Any]] = []
+    for part in given:
+        if set(part) == {"text"}:
+            pieces += [{"text": w} for w in _words(part["text"])]
+        else:
+            pieces.append(part)
+    events = []
+    for i, piece in enumerate(pieces):
+        candidate: dict[str, Any] = {"content": {"parts": [piece], "role": "model"}, "index": 0}
+        chunk: dict[str, Any] = {"candidates": [candidate], "modelVersion": model,
+                                 "responseId": whole["responseId"]}  # fmt: skip
+        if i == len(pieces) - 1:
+            candidate["finishReason"] = "STOP"
+            chunk["usageMetadata"] = whole["usageMetadata"]
+        events.append(SSE(chunk))
+    return events
+
+
+def gemini_error(status: int, message: str, code: str = "INVALID_ARGUMENT") -> Reply:
+    return Reply(status=status, json={"error": {"code": status, "message": message,
+                                                "status": code}})  # fmt: skip
+
+
+def _is_gemini(path: str) -> bool:
+    return path.startswith("/v1beta/models")
+
+
+# --------------------------------------------------------------------------- OpenAI tools
+
+
+def chat_tool_events(
+    calls: Sequence[tuple[str, str, dict[str, Any]]],
+    *,
+    text: str = "",
+    model: str = "gpt-4o",
+    include_usage: bool = True,
+    usage: Mapping[str, Any] | None = None,
+    groq: bool = False,
+) -> list[SSE]:
+    """A Chat Completions stream asking for tool calls ``(id, name, arguments)``, their
+    arguments in two pieces each. ``groq`` adds Groq's ``x_groq`` usage to the last chunk,
+    as Groq does."""
+    base = {"id": f"chatcmpl-mock{_hex(20)}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model}  # fmt: skip
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**base, "choices": [choice]}
+
+    events = [SSE(chunk({"role": "assistant", "content": None}))]
+    events += [SSE(chunk({"content": w})) for w in _words(text)]
+    for index, (call_id, name, args) in enumerate(calls):
+        head = {"index": index, "id": call_id, "type": "function",
+                "function": {"name": name, "arguments": ""}}  # fmt: skip
+        events.append(SSE(chunk({"tool_calls": [head]})))
+        encoded = _dumps(args)
+        half = len(encoded) // 2
+        for piece in (encoded[:half], encoded[half:]):
+            events.append(
+                SSE(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+            )
+    last = chunk({}, "tool_calls" if calls else "stop")
+    counted = dict(usage or OPENAI_USAGE)
+    if groq:
+        last["x_groq"] = {"id": f"req_{_hex(26)}", "usage": {**counted, "queue_time": 0.01}}
+    events.append(SSE(last))
+    if include_usage:
+        events.append(SSE({**base, "choices": [], "usage": counted}))
+    events.append(SSE("[DONE]"))
+    return events
+
+
+def chat_tool_completion(
+    calls: Sequence[tuple[str, str, dict[str, Any]]], *, model: str = "gpt-4o"
+) -> dict[str, Any]:
+    body = chat_completion("", model=model)
+    message = body["choices"][0]["message"]
+    message["content"] = None
+    message["tool_calls"] = [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": _dumps(args)}}
+        for call_id, name, args in calls
+    ]
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
+
+
 def _is_anthropic(path: str) -> bool:
     return path.startswith("/v1/messages") or path == "/v1/models"
 
@@ -472,10 +596,19 @@ def default_reply(req: RecordedRequest) -> Reply:
         if stream:
             return Reply(events=responses_events(model=model))
         return Reply(json=responses_object(model=model))
+    if method == "POST" and _is_gemini(path):
+        model = path.rpartition("/")[2].partition(":")[0]
+        if path.endswith(":countTokens"):
+            return Reply(json={"totalTokens": max(1, len(req.body) // 4)})
+        if path.endswith(":streamGenerateContent"):
+            return Reply(events=gemini_events(model=model))
+        return Reply(json=gemini_response(model=model))
     if method == "GET" and path.endswith("/models"):
         ids = ["claude-opus-4-5", "claude-haiku-4-5", "gpt-4o"]
         data = [{"id": i, "object": "model", "type": "model", "display_name": i} for i in ids]
         return Reply(json={"object": "list", "data": data, "has_more": False})
+    if _is_gemini(path):
+        return gemini_error(404, f"mock: no route {method} {path}", "NOT_FOUND")
     if _is_openai(path):
         return openai_error(404, "invalid_request_error", f"mock: no route {method} {path}")
     return anthropic_error(404, "not_found_error", f"mock: no route {method} {path}")
@@ -488,6 +621,8 @@ def _headers_for(req: RecordedRequest, reply: Reply) -> list[tuple[str, str]]:
     if reply.provider_headers:
         if _is_openai(req.path):
             out += openai_headers()
+        elif _is_gemini(req.path):
+            out.append(("x-gemini-service-tier", "standard"))
         elif _is_anthropic(req.path) or not req.path.startswith("/v1/"):
             out += anthropic_headers()
     if reply.events is not None:

@@ -9,18 +9,27 @@ import msgspec
 from tollway.audit.hook import PATH as HOOK_PATH
 from tollway.audit.hook import handle_hook
 from tollway.dashboard.server import wants_html
-from tollway.errors import AuthenticationFailed, EndpointNotFound, GatewayError, InvalidRequest
+from tollway.errors import (
+    AuthenticationFailed,
+    EndpointNotFound,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+)
 from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
 from tollway.services import Services
+from tollway.surfaces import gemini
 from tollway.surfaces.anthropic import AnthropicSurface
 from tollway.surfaces.base import PathMatcher, Route
-from tollway.surfaces.openai import OpenAIChatSurface, OpenAIResponsesSurface
+from tollway.surfaces.dialects import ANTHROPIC_SURFACE, CHAT_SURFACE, RESPONSES_SURFACE
+from tollway.surfaces.openai import OpenAIChatSurface
 from tollway.surfaces.paths import misconfigured_base_url
 
-_ANTHROPIC = AnthropicSurface()
-_CHAT = OpenAIChatSurface()
-_RESPONSES = OpenAIResponsesSurface()
+_ANTHROPIC = ANTHROPIC_SURFACE
+_CHAT = CHAT_SURFACE
+_RESPONSES = RESPONSES_SURFACE
+_MODEL_PREFIXES = ("/v1/models/", "/anthropic/v1/models/", "/openai/v1/models/")
 _HEALTH = msgspec.json.encode({"status": "ok"})
 
 
@@ -46,7 +55,7 @@ class TollwayApp:
         self.dashboard = dashboard
         self.routes = _routes()
         # Surfaces whose paths carry the model (tried in order when no exact route matches).
-        self.matchers: list[PathMatcher] = []
+        self.matchers: list[PathMatcher] = [gemini.match]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -61,7 +70,9 @@ class TollwayApp:
         route = self.routes.get(path)
         if route is None and self.matchers:
             route = self._match(path)
-        if route is not None:
+        if route is not None and route.kind in ("models", "model"):
+            await self._gemini_models(scope, send, route)
+        elif route is not None:
             if method != "POST":
                 err = InvalidRequest(f"{path} takes POST, not {method}")
                 await respond(send, 405, route.surface.error_body(err))
@@ -85,6 +96,8 @@ class TollwayApp:
             await respond(send, 200, b"" if method == "HEAD" else b'{"service":"tollway"}')
         elif path in ("/v1/models", "/anthropic/v1/models", "/openai/v1/models"):
             await self._models(scope, send, path)
+        elif path.startswith(_MODEL_PREFIXES) and method == "GET":
+            await self._models(scope, send, path, path.split("/v1/models/", 1)[1])
         else:
             await self._unknown(scope, send, path, method)
 
@@ -106,7 +119,7 @@ class TollwayApp:
         route = Route(surface, "unknown", path)
         await self.services.gateway.refuse(route, scope, send, EndpointNotFound(message))
 
-    async def _models(self, scope: Scope, send: Send, path: str) -> None:
+    async def _models(self, scope: Scope, send: Send, path: str, one: str | None = None) -> None:
         anthropic = path.startswith("/anthropic") or (
             not path.startswith("/openai") and _wants_anthropic(scope, path)
         )
@@ -118,8 +131,32 @@ class TollwayApp:
             await _error(send, surface, err)
             return
         models = self.services.models_for(key)
-        body = surface.models_body(models)
-        await respond(send, 200, body)
+        if one is None:
+            await respond(send, 200, surface.models_body(models))
+        elif one in models:
+            await respond(send, 200, surface.model_body(one))
+        else:
+            await _error(send, surface, _no_model(one))
+
+    async def _gemini_models(self, scope: Scope, send: Send, route: Route) -> None:
+        """GET /v1beta/models and /v1beta/models/{model}, in Gemini's shape."""
+        surface = gemini.GEMINI_SURFACE
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        try:
+            if scope["method"] != "GET":
+                raise InvalidRequest(f"{route.path} takes GET, not {scope['method']}")
+            key = self.services.gateway.authenticate(dict(headers), headers)
+        except GatewayError as err:
+            await _error(send, surface, err)
+            return
+        models = self.services.models_for(key)
+        one = route.model.removeprefix("models/") if route.model else None
+        if one is None:
+            await respond(send, 200, surface.models_body(models))
+        elif one in models:
+            await respond(send, 200, surface.model_body(one))
+        else:
+            await _error(send, surface, _no_model(one))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -151,8 +188,16 @@ def _wants_anthropic(scope: Scope, path: str) -> bool:
     return any(name == b"anthropic-version" for name, _ in scope["headers"])
 
 
+def _no_model(model: str) -> ModelNotFound:
+    return ModelNotFound(
+        f"model {model!r} is not available to this key; list them with GET /v1/models"
+    )
+
+
 async def _error(
-    send: Send, surface: AnthropicSurface | OpenAIChatSurface, err: GatewayError
+    send: Send,
+    surface: AnthropicSurface | OpenAIChatSurface | gemini.GeminiSurface,
+    err: GatewayError,
 ) -> None:
     headers = [(k.encode(), v.encode()) for k, v in err.headers.items()]
     await respond(send, err.status, surface.error_body(err), headers=headers)

@@ -32,7 +32,7 @@ from tollway.mcp.settings import MCPConfig
 from tollway.routing.settings import RoutingConfig
 
 _DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
-KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "simulated")
+KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "gemini", "simulated")
 ENV_PROVIDERS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 VIRTUAL_KEY_PREFIX = "tw-"
 
@@ -99,7 +99,7 @@ class SimulatedSettings(_Model):
 
 
 class ProviderConfig(_Model):
-    type: Literal["anthropic", "openai", "simulated"] | None = None
+    type: Literal["anthropic", "openai", "gemini", "simulated"] | None = None
     base_url: str | None = None
     keys: list[ProviderKey] = Field(default_factory=list)
     # idle: longest silence between two chunks

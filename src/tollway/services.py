@@ -29,6 +29,7 @@ from tollway.pipeline.route import Router
 from tollway.pipeline.slots import SlotGate
 from tollway.provider_keys import crossed_message
 from tollway.providers.base import KeyChoice, Provider
+from tollway.providers.gemini import GeminiProvider
 from tollway.providers.http import HTTPProvider, UpstreamLimits
 from tollway.providers.simulated import SimulatedProvider
 from tollway.routing.rules import RuleSet
@@ -57,7 +58,8 @@ def build_providers(config: Config, env: EnvPolicy | None = None) -> dict[str, P
                 log.warning("%s", crossed_message(name, k))
                 continue
             keys.append(KeyChoice(k.name, secret, k.weight))
-        providers[name] = HTTPProvider(
+        upstream = GeminiProvider if kind == "gemini" else HTTPProvider
+        providers[name] = upstream(
             name, kind=kind, base_url=pc.base_url or DEFAULT_BASE_URLS[kind], keys=keys,
             limits=upstream_limits(pc),
         )  # fmt: skip

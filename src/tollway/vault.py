@@ -35,6 +35,7 @@ ALLOW_ENV = "TOLLWAY_ENV_ALLOWLIST"
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
 }
 
 

@@ -29,12 +29,17 @@ class AnthropicSurface:
         return event.event == "message_stop"
 
     def models_body(self, models: list[str]) -> bytes:
-        data = [
-            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
-            for m in models
-        ]
+        data = [_model(m) for m in models]
         return _json.encode(
             {"data": data, "has_more": False,
              "first_id": models[0] if models else None,
              "last_id": models[-1] if models else None}
         )  # fmt: skip
+
+    def model_body(self, model: str) -> bytes:
+        return _json.encode(_model(model))
+
+
+def _model(model: str) -> dict[str, str]:
+    return {"type": "model", "id": model, "display_name": model,
+            "created_at": "2025-01-01T00:00:00Z"}  # fmt: skip

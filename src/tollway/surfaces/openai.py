@@ -22,8 +22,14 @@ class _OpenAIErrors:
         )  # fmt: skip
 
     def models_body(self, models: list[str]) -> bytes:
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "tollway"} for m in models]
-        return _json.encode({"object": "list", "data": data})
+        return _json.encode({"object": "list", "data": [_model(m) for m in models]})
+
+    def model_body(self, model: str) -> bytes:
+        return _json.encode(_model(model))
+
+
+def _model(model: str) -> dict[str, object]:
+    return {"id": model, "object": "model", "created": 0, "owned_by": "tollway"}
 
 
 class OpenAIChatSurface(_OpenAIErrors):

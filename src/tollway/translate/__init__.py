@@ -83,3 +83,12 @@ def upstream_headers(
 
 def supported(client: str, upstream: str) -> bool:
     return client == upstream or (client, upstream) in _PAIRS
+
+
+def _builtin() -> None:
+    from tollway.translate.pairs import register_all
+
+    register_all()
+
+
+_builtin()
