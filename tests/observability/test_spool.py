@@ -85,16 +85,26 @@ async def test_a_dead_writers_bodies_are_stored_at_the_next_start(
                      content_bytes=1, spool_dir=spool_dir)  # fmt: skip
     for i in range(12):
         dead.submit(record(i), body(i))  # past the memory bound: all on disk
-    await dead.flush()  # records and one body stored, then the process "dies":
+    await dead.flush()  # records and one body stored
     assert await queries.get_content(store, "req_0000") == (body(0).request_body,
                                                              body(0).response_body)  # fmt: skip
-    assert dead.spool._fd is not None and dead.spool.frames == 11
+
+    async def broken(batch: object) -> None:
+        raise OSError("disk unplugged")
+
+    store.write_batch = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        await dead.flush()  # the next body is handed out, its write fails: not committed
+    del store.write_batch
+    assert dead.spool._fd is not None and dead.spool.frames == 10
+    assert await queries.get_content(store, "req_0001") is None
     os.close(dead.spool._fd)  # no close(): the file stays as a crash leaves it
     dead._pool.shutdown()
 
     writer = LogWriter(store, queue_size=100, flush_interval=60, spend_source=list,
                        spool_dir=spool_dir)  # fmt: skip
-    # Every frame, the one stored already too (the file is emptied only once all are).
+    # Every frame, the one stored already too (the file is emptied only once all are),
+    # and the one whose batch never committed.
     assert writer.adopt_orphans() == 12
     assert writer.pending_contents == 12
     await writer.stop()
