@@ -283,6 +283,7 @@ class Services:
         self.writer.start()
         self.retention.start()
         await self.policy.load(self.store)
+        self.policy.start(self.store)
         await self.audit.start()
         await self.mcp.start()
         if self.freeze_gc:
@@ -300,6 +301,7 @@ class Services:
         await self.mcp.stop()
         await self.retention.stop()
         await self.writer.stop()
+        await self.policy.stop()
         await self.audit.stop()
         if self.journal is not None:
             self.journal.close()

@@ -11,6 +11,8 @@ from audit_wire import WIRE, observed
 
 from inprocess import running
 from tollway.audit import store as sql
+from tollway.audit.hook import PolicyBook
+from tollway.audit.policy import ToolPolicy
 
 CONFIG = """
 providers: {simulated: {}}
@@ -160,3 +162,11 @@ async def test_a_recorded_denial_settles_the_action(tmp_path: Path) -> None:
             ("toolu_rec_1", "denied", "policy",
              "Tollway tool policy (rules[0]): no recursive deletes"),
         ]  # fmt: skip
+
+
+async def test_a_policy_stored_by_another_process_is_picked_up(tmp_path: Path) -> None:
+    async with running(tmp_path, CONFIG) as gw:
+        other = PolicyBook(ToolPolicy())  # another gateway on the same database
+        await other.replace(gw.services.store, {"default": "ask"})
+        await gw.services.policy.load(gw.services.store)  # what its refresh loop runs
+        assert gw.services.policy.policy.default == "ask" and gw.services.policy.stored

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from tollway.audit.actions import describe
 from tollway.audit.policy import Decision, Subject, ToolPolicy, evaluate
+from tollway.background import Periodic
 from tollway.errors import AuthenticationFailed, InvalidField
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
 
@@ -34,6 +35,7 @@ log = logging.getLogger("tollway.audit")
 PATH = "/hooks/claude-code/pre-tool-use"
 SETTING = "tool_policy"
 MAX_HOOK_BODY = 4 * 1024 * 1024
+REFRESH_S = 5.0
 
 
 def validated(doc: Any) -> ToolPolicy:
@@ -48,26 +50,40 @@ def validated(doc: Any) -> ToolPolicy:
 
 class PolicyBook:
     """The tool policy in force: the config's ``tool_policy:`` until one is stored through
-    the admin API (``PUT /api/tool-policy``), which then wins."""
+    the admin API (``PUT /api/tool-policy``), which then wins. A policy another process
+    stored is picked up within ``REFRESH_S``."""
 
     def __init__(self, configured: ToolPolicy) -> None:
         self.configured = configured
         self.policy = configured
         self.stored = False
+        self._text: str | None = None
+        self._loop: Periodic | None = None
 
     async def load(self, store: Store) -> None:
         text = await store.get_setting(SETTING)
-        if text:
+        if text and text != self._text:
+            self._text = text
             try:
                 self.policy, self.stored = validated(json.loads(text)), True
             except InvalidField as exc:
                 log.error("the stored tool policy is invalid (%s); using the config's", exc)
 
+    def start(self, store: Store) -> None:
+        self._loop = Periodic("tollway-tool-policy", REFRESH_S, lambda: self.load(store),
+                              "reading the stored tool policy", log=log)  # fmt: skip
+        self._loop.start()
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            await self._loop.stop()
+
     async def replace(self, store: Store, doc: Any) -> tuple[ToolPolicy, ToolPolicy]:
         policy = validated(doc)
         before = self.policy
-        await store.put_setting(SETTING, policy.model_dump_json())
-        self.policy, self.stored = policy, True
+        text = policy.model_dump_json()
+        await store.put_setting(SETTING, text)
+        self.policy, self.stored, self._text = policy, True, text
         return before, policy
 
 
