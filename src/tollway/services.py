@@ -174,6 +174,10 @@ class Services:
             routing=config.routing,
         )
         self.gateway.disconnects = DisconnectPolicy(gw.disconnect_grace_s)
+        dispatcher = self.gateway.dispatcher
+        self.metrics.gauge("tollway_circuits_open",
+                           "Circuits (provider, key, model) open after failures",
+                           lambda: dispatcher.breakers.open_count(dispatcher.clock()))  # fmt: skip
         self.mcp = MCPService(config, store, self.registry, self.gateway.authenticate,
                               self.admission, self.metrics)  # fmt: skip
         self.started = False

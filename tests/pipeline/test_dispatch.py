@@ -282,3 +282,15 @@ async def test_open_circuits_wait_while_a_healthy_one_is_left(
     assert [a["provider"] for a in third] == ["primary", "primary", "backup"]
     assert all(a["reason"].endswith("every circuit is open, the soonest to reopen first: 529")
                for a in third)  # fmt: skip
+
+
+async def test_failovers_and_open_circuits_are_in_the_metrics(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    routing = {"fallbacks": {"primary": ["backup"]}, "breaker": {"failures": 1}}
+    async with running(tmp_path, config(mock_upstream, routing)) as gw:
+        assert (await _post(gw, await gw.key())).status_code == 200
+        text = (await gw.client.get("/metrics")).text
+    assert 'tollway_upstream_failovers_total{provider="primary",status="529"} 2.0' in text
+    assert "tollway_circuits_open 2.0" in text

@@ -66,6 +66,11 @@ class Metrics:
             "by what the path suggests (doubled_v1, doubled_prefix, missing_v1, wrong_prefix, "
             "other)", ["hint"], registry=self.registry,
         )  # fmt: skip
+        self.failovers = Counter(
+            "tollway_upstream_failovers", "Upstream attempts that failed and were followed by "
+            "another try, by provider and status (0: no response)", ["provider", "status"],
+            registry=self.registry,
+        )  # fmt: skip
         # Labelled children per (surface, provider, model, status): labels() is not free.
         self._cache: dict[tuple[str, str, str, int], _Children] = {}
 
@@ -111,6 +116,8 @@ class Metrics:
                 c.cache_write.inc(cache_write)
         if r.cost_total:
             c.cost.inc(float(r.cost_total))
+        for attempt in r.attempts[:-1]:  # rare: only requests that failed over
+            self.failovers.labels(attempt.provider, str(attempt.status)).inc()
 
     def unknown_path(self, hint: str) -> None:
         self.unknown_paths.labels(hint).inc()

@@ -61,6 +61,10 @@ class Breakers:
         left = max(0.0, entry.opened_until - now) if state == "open" else 0.0
         return CircuitView(state, entry.failures, left, entry.last_error)
 
+    def open_count(self, now: float) -> int:
+        """Circuits open now (a half-open one waiting for its probe is not counted)."""
+        return sum(1 for c in self._entries if self.state(c, now) == "open")
+
     def reopens_at(self, circuit: Circuit) -> float:
         entry = self._entries.get(circuit)
         return entry.opened_until if entry is not None else 0.0
