@@ -64,12 +64,17 @@ def test_weights_over_a_keys_provider_configs() -> None:
 
 
 def test_an_explicit_fallback_chain_replaces_the_default() -> None:
-    router = Router(PROVIDERS, {}, fallbacks={"anthropic": ["vertex", "openai/gpt-5"]})
+    router = Router({**PROVIDERS, "fax": _P("fax", "fax", {"fax"})}, {},
+                    fallbacks={"anthropic": ["vertex", "openai/gpt-5", "fax/f-1"]})  # fmt: skip
     plan = router.plan("claude-opus-4-5", ANTHROPIC, _key())
-    assert _order(plan) == ["anthropic/claude-opus-4-5", "vertex/claude-opus-4-5"]
-    # openai speaks no Anthropic and no pair is registered: left out, and said why
-    assert plan.skipped == [("openai/gpt-5", "model 'claude-opus-4-5' is served by provider "
-                             "'openai', which does not speak this API (anthropic); call that "
+    assert _order(plan) == ["anthropic/claude-opus-4-5", "vertex/claude-opus-4-5",
+                            "openai/gpt-5"]  # fmt: skip
+    translator = plan.candidates[2].target.translator  # openai speaks Chat: translated
+    assert translator is not None and (translator.client, translator.upstream) == (
+        ANTHROPIC, OPENAI_CHAT)  # fmt: skip
+    # a provider whose dialect no pair reaches is left out, and the plan says why
+    assert plan.skipped == [("fax/f-1", "model 'claude-opus-4-5' is served by provider "
+                             "'fax', which does not speak this API (anthropic); call that "
                              "provider's own API surface instead")]  # fmt: skip
 
 
@@ -94,29 +99,31 @@ def test_a_session_pin_goes_first() -> None:
 
 
 class _Fake:
-    client, upstream, dropped = ANTHROPIC, OPENAI_CHAT, []
+    client, upstream, dropped = ANTHROPIC, "fax", []
 
 
 @pytest.fixture
 def pair() -> Iterator[None]:
-    translate.register(ANTHROPIC, OPENAI_CHAT, _Fake)  # type: ignore[arg-type]
+    assert not translate.supported(ANTHROPIC, "fax")
+    translate.register(ANTHROPIC, "fax", _Fake)  # type: ignore[arg-type]
     try:
         yield
     finally:
-        translate._PAIRS.pop((ANTHROPIC, OPENAI_CHAT))
+        translate._PAIRS.pop((ANTHROPIC, "fax"))
 
 
 def test_a_rule_target_in_another_dialect_gets_a_translator(pair: None) -> None:
     rules = RuleSet.compile(RoutingConfig.model_validate(
-        {"rules": [{"name": "to-gpt", "targets": [{"to": "openai/gpt-5"}]}]}))  # fmt: skip
-    router = Router(PROVIDERS, {}, rules)
+        {"rules": [{"name": "to-fax", "targets": [{"to": "fax/f-1"}]}]}))  # fmt: skip
+    router = Router({**PROVIDERS, "fax": _P("fax", "fax", {"fax"})}, {}, rules)
     facts = Facts("claude-haiku-4-5", {}, "claude-code", 10, "alice")
     plan = router.plan("claude-haiku-4-5", ANTHROPIC, _key(), facts)
     [candidate] = plan.candidates
-    assert plan.rule == "to-gpt" and candidate.target.model == "gpt-5"
+    assert plan.rule == "to-fax" and candidate.target.model == "f-1"
     assert isinstance(candidate.target.translator, _Fake)
 
 
 def test_without_a_pair_the_only_candidate_is_refused() -> None:
+    router = Router({"fax": _P("fax", "fax", {"fax"})}, {})
     with pytest.raises(InvalidRequest, match="does not speak this API"):
-        Router(PROVIDERS, {}).plan("gpt-5", ANTHROPIC, _key())
+        router.plan("fax/f-1", ANTHROPIC, _key())
