@@ -350,3 +350,18 @@ def test_recorded_cost_never_exceeds_the_reservation(
         compute_cost(usage, price).total * legal["tier"] + uses * D("0.025"),
     )
     assert recorded <= bound.cost, (usage, bound)
+
+
+def test_gemini_cap_and_candidates_are_read_and_lowered() -> None:
+    from tollway.providers.base import GEMINI
+
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                       "generationConfig": {"maxOutputTokens": 9000, "candidateCount": 2,
+                                            "temperature": 1}}).encode()  # fmt: skip
+    shape = read_shape(body, GEMINI)
+    assert (shape.output_cap, shape.choices) == (9000, 2)
+    lowered = json.loads(with_output_cap(body, GEMINI, 500))
+    assert lowered["generationConfig"] == {"maxOutputTokens": 500, "candidateCount": 2,
+                                           "temperature": 1}  # fmt: skip
+    assert "max_tokens" not in lowered
+    assert read_shape(b'{"contents": []}', GEMINI).output_cap is None

@@ -12,14 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tollway.pipeline.meter import Outcome
-from tollway.providers.base import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES
+from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 
-_dialects = st.sampled_from([ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES])
+_dialects = st.sampled_from([ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, GEMINI])
 _numbers = st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.text(max_size=5)
 _usage = st.dictionaries(
     st.sampled_from(["input_tokens", "output_tokens", "prompt_tokens", "completion_tokens",
                      "cache_read_input_tokens", "cache_creation_input_tokens", "total_tokens",
-                     "cache_creation", "input_tokens_details", "prompt_tokens_details"]),
+                     "cache_creation", "input_tokens_details", "prompt_tokens_details",
+                     "promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount",
+                     "cachedContentTokenCount"]),
     _numbers | st.none() | st.dictionaries(st.text(max_size=12), _numbers, max_size=3),
     max_size=6,
 )  # fmt: skip
@@ -38,6 +40,7 @@ def _documents(draw: st.DrawFn) -> bytes:
     doc = {"type": draw(_event_types), "usage": draw(_usage)}
     doc["message"] = {"usage": draw(_usage)}
     doc["response"] = {"usage": draw(_usage)}
+    doc["usageMetadata"] = draw(_usage)
     return json.dumps(doc).encode()
 
 

@@ -252,3 +252,53 @@ async def test_gemini_client_passes_through_to_a_gemini_upstream_byte_for_byte(
         r = await gw.client.post("/v1beta/models/gemini-2.5-flash:countTokens", content=body,
                                  headers={"x-goog-api-key": key})  # fmt: skip
         assert r.status_code == 200 and r.json()["totalTokens"] > 0
+
+
+async def test_model_lists_and_lookups_in_each_dialect(tmp_path: Path, mock: MockUpstream) -> None:
+    config = _config(mock).replace("value: gm-key}]", "value: gm-key}], models: [gemini-2.5-flash]")
+    async with running(tmp_path, config) as gw:
+        key = await gw.key()
+        r = await gw.client.get("/v1beta/models", headers={"x-goog-api-key": key})
+        assert r.status_code == 200
+        names = [m["name"] for m in r.json()["models"]]
+        assert "models/gemini-2.5-flash" in names
+        r = await gw.client.get("/v1beta/models/gemini-2.5-flash", headers={"x-goog-api-key": key})
+        assert r.json()["name"] == "models/gemini-2.5-flash"
+        assert r.json()["supportedGenerationMethods"] == ["generateContent", "countTokens"]
+        r = await gw.client.get("/v1beta/models/nope-1", headers={"x-goog-api-key": key})
+        assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
+        r = await gw.client.get(
+            "/v1/models/gemini-2.5-flash",
+            headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        )
+        assert r.json() == {"type": "model", "id": "gemini-2.5-flash",
+                            "display_name": "gemini-2.5-flash",
+                            "created_at": "2025-01-01T00:00:00Z"}  # fmt: skip
+        r = await gw.client.get("/openai/v1/models/gemini-2.5-flash",
+                                headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert r.json() == {"id": "gemini-2.5-flash", "object": "model", "created": 0,
+                            "owned_by": "tollway"}  # fmt: skip
+        r = await gw.client.get("/v1/models/nope-1", headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+        r = await gw.client.get("/v1beta/models")
+        assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+async def test_count_tokens_on_a_chat_upstream_says_why_not(
+    tmp_path: Path, mock: MockUpstream
+) -> None:
+    async with running(tmp_path, _config(mock)) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/messages/count_tokens", headers={"x-api-key": key},
+                                 json={"model": "openai/gpt-4o", "messages": []})  # fmt: skip
+        assert r.status_code == 400
+        assert "no token-count endpoint" in r.json()["error"]["message"]
+        assert mock.requests == []
+        r = await gw.client.post(
+            "/v1beta/models/claude-sonnet-4-5:countTokens",
+            headers={"x-goog-api-key": key},
+            json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        )
+        assert r.status_code == 200 and r.json()["totalTokens"] > 0
+        assert mock.requests[-1].path == "/v1/messages/count_tokens"
+        assert "max_tokens" not in mock.requests[-1].json()

@@ -43,7 +43,7 @@ import msgspec
 from tollway.accounting.limits import ModelLimits
 from tollway.accounting.prices import ModelPrice, Rates
 from tollway.errors import InvalidRequest
-from tollway.providers.base import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES
+from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 
 PROVIDER_PROMPT_OVERHEAD_TOKENS: Final = 1024
 TYPED_TOOL_OVERHEAD_TOKENS: Final = 1024
@@ -95,6 +95,11 @@ class _Tool(msgspec.Struct):
     cache_control: Any = None
 
 
+class _GenerationConfig(msgspec.Struct, rename="camel"):
+    max_output_tokens: int | None = None
+    candidate_count: int | None = None
+
+
 class _Body(msgspec.Struct):
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
@@ -114,6 +119,10 @@ class _Body(msgspec.Struct):
     messages: Any = None
     input: Any = None
     tools: list[_Tool] | None = None
+    contents: Any = None  # Gemini's messages
+    generation_config: _GenerationConfig | None = msgspec.field(
+        default=None, name="generationConfig"
+    )
 
 
 _decoder = msgspec.json.Decoder(_Body)
@@ -157,12 +166,15 @@ def read_shape(body: bytes, dialect: str) -> RequestShape:
         raise InvalidRequest(f"the request body is not valid JSON for this API ({exc})") from None
     cap = _output_cap(doc, dialect)
     choices = 1
-    if dialect == OPENAI_CHAT and doc.n is not None:
-        if not 1 <= doc.n <= MAX_CHOICES:
-            raise InvalidRequest(f"'n' must be between 1 and {MAX_CHOICES}, not {doc.n}")
-        choices = doc.n
+    n = doc.n if dialect == OPENAI_CHAT else None
+    if dialect == GEMINI and doc.generation_config is not None:
+        n = doc.generation_config.candidate_count
+    if n is not None:
+        if not 1 <= n <= MAX_CHOICES:
+            raise InvalidRequest(f"'n' must be between 1 and {MAX_CHOICES}, not {n}")
+        choices = n
     scan = _Scan(_INLINE.get(dialect, frozenset()))
-    for part in (doc.system, doc.messages, doc.input):
+    for part in (doc.system, doc.messages, doc.input, doc.contents):
         scan.walk(part)
     uses, fee, typed = _server_tools(doc, dialect)
     expanded = scan.expanded or any(
@@ -274,6 +286,10 @@ def _output_cap(doc: _Body, dialect: str) -> int | None:
         named = [v for v in (doc.max_completion_tokens, doc.max_tokens) if v is not None]
     elif dialect == OPENAI_RESPONSES:
         named = [doc.max_output_tokens] if doc.max_output_tokens is not None else []
+    elif dialect == GEMINI:
+        config = doc.generation_config
+        cap = config.max_output_tokens if config is not None else None
+        named = [cap] if cap is not None else []
     else:
         named = [doc.max_tokens] if doc.max_tokens is not None else []
     if any(v < 1 for v in named):
@@ -419,6 +435,11 @@ def with_output_cap(body: bytes, dialect: str, cap: int) -> bytes:
             doc[name] = value
     elif dialect == OPENAI_RESPONSES:
         doc["max_output_tokens"] = value
+    elif dialect == GEMINI:
+        raw = doc.get("generationConfig")
+        config = msgspec.json.decode(raw) if raw is not None else {}
+        config = config if isinstance(config, dict) else {}
+        doc["generationConfig"] = msgspec.Raw(_encoder.encode({**config, "maxOutputTokens": cap}))
     else:
         doc["max_tokens"] = value
         thinking = doc.get("thinking")
