@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from dispatch_helpers import B1, MSG, P1, P2, by_key, config, sent_with
 
 from inprocess import Running, running
@@ -294,3 +295,29 @@ async def test_failovers_and_open_circuits_are_in_the_metrics(
         text = (await gw.client.get("/metrics")).text
     assert 'tollway_upstream_failovers_total{provider="primary",status="529"} 2.0' in text
     assert "tollway_circuits_open 2.0" in text
+
+
+async def test_failover_to_a_provider_of_another_dialect_is_translated(
+    tmp_path: Path, mock_upstream: MockUpstream
+) -> None:
+    """The fallback speaks Chat Completions: the Anthropic client still gets one clean
+    Anthropic stream, billed at the fallback model's price from the upstream's usage."""
+    mock_upstream.responder = by_key({P1: _529, P2: _529})
+    doc = yaml.safe_load(config(mock_upstream, {"fallbacks": {"primary": ["oai/gpt-4o"]}}))
+    doc["providers"]["oai"] = {"type": "openai", "base_url": mock_upstream.base_url + "/v1",
+                               "keys": [{"name": "one", "value": "sk-oai"}]}  # fmt: skip
+    # an OpenAI-type provider at another URL has no maintained prices: one is set here
+    # (without it the fallback is skipped under a budget: nothing unpriced runs on one)
+    doc["pricing"] = {"gpt-4o": {"provider": "oai", "input": "2.5", "output": "10"}}
+    async with running(tmp_path, yaml.safe_dump(doc, sort_keys=False)) as gw:
+        key = await gw.key("k", budgets=[Budget(max_limit="1", reset_duration="1d")])
+        r = await _post(gw, key)
+        [row] = await _rows(gw)
+        [status] = gw.services.admission.statuses(await _record(gw, "k"))
+        price = gw.services.prices.resolve("gpt-4o", "oai")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert r.text.count("event: message_stop") == 1 and "event: error" not in r.text
+    assert (row["provider"], row["served_model"]) == ("oai", "gpt-4o")
+    [chat] = mock_upstream.calls("/v1/chat/completions")
+    assert chat.json()["model"] == "gpt-4o" and chat.header("authorization") == "Bearer sk-oai"
+    assert status.spent == compute_cost(Usage(17, 6), price).total and status.reserved == 0

@@ -24,6 +24,7 @@ one settlement follows, in the handler's ``finally``. Each try is logged with it
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from tollway.pipeline.meter import Meter, Outcome
     from tollway.pipeline.slots import SlotGate
 
+log = logging.getLogger("tollway.routing")
 # Statuses after which another key or provider may answer (and every 5xx).
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504, 529})
 
@@ -313,6 +315,8 @@ class Dispatcher:
             if hold is not None:
                 self.slots.release(hold)
             failure.skipped.append(f"{target.provider.name}/{target.model}: {err.message}")
+            log.info("request %s: fallback %s/%s skipped: %s", call.id, target.provider.name,
+                     target.model, err.message)  # fmt: skip
             return False
         if hold is not None:
             call.holds.append(hold)
