@@ -25,9 +25,13 @@ def test_bad_duration_is_explained() -> None:
 
 def test_unknown_provider_needs_type() -> None:
     with pytest.raises(ConfigError, match="needs a type"):
-        parse_config("providers:\n  groq: {base_url: 'http://127.0.0.1:1/v1'}\n")
-    cfg = parse_config("providers:\n  groq: {type: openai, base_url: 'http://127.0.0.1:1/v1'}\n")
-    assert cfg.provider_type("groq") == "openai"
+        parse_config("providers:\n  mylab: {base_url: 'http://127.0.0.1:1/v1'}\n")
+    cfg = parse_config("providers:\n  mylab: {type: openai, base_url: 'http://127.0.0.1:1/v1'}\n")
+    assert cfg.provider_type("mylab") == "openai"
+    # A preset's name is its type.
+    assert parse_config("providers:\n  groq: {}\n").provider_type("groq") == "groq"
+    with pytest.raises(ConfigError, match="unknown provider type 'grok'"):
+        parse_config("providers:\n  x: {type: grok}\n")
 
 
 def test_env_secret_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:

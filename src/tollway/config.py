@@ -29,10 +29,11 @@ from tollway.audit.settings import AuditConfig
 from tollway.errors import ConfigError
 from tollway.limits import Count, Money, Weight
 from tollway.mcp.settings import MCPConfig
+from tollway.providers.catalog import PROVIDER_TYPES, SPECS
 from tollway.routing.settings import RoutingConfig
 
 _DURATION = re.compile(r"^[1-9][0-9]*(m|h|d|w|M|Q|Y)$")
-KNOWN_PROVIDER_TYPES = ("anthropic", "openai", "gemini", "simulated")
+KNOWN_PROVIDER_TYPES = PROVIDER_TYPES
 ENV_PROVIDERS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 VIRTUAL_KEY_PREFIX = "tw-"
 
@@ -73,17 +74,30 @@ class _Model(BaseModel):
 
 class ProviderKey(_Model):
     name: str = "default"
+    # The key itself; for bedrock with access_key_id, the secret access key; for vertex,
+    # an OAuth access token or a service-account JSON document.
     value: str = Field(repr=False, min_length=1)
     weight: Weight = 1.0
+    # AWS SigV4 (bedrock): the access key id and, for temporary credentials, the token.
+    access_key_id: str | None = Field(default=None, min_length=1, max_length=256)
+    session_token: str | None = Field(default=None, repr=False, min_length=1)
 
-    @field_validator("value")
+    @field_validator("value", "access_key_id", "session_token")
     @classmethod
-    def _env(cls, v: str, info: ValidationInfo) -> str:
+    def _env(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
         env_name(v)
         environ = (info.context or {}).get("environ")
         if environ is not None:
             resolve_secret(v, environ)  # a config file fails at start, not on a request
         return v
+
+    def references(self) -> list[tuple[str, str]]:
+        """(field, value) of every field that may be an ``env.NAME`` reference."""
+        fields = [("value", self.value), ("access_key_id", self.access_key_id),
+                  ("session_token", self.session_token)]  # fmt: skip
+        return [(f, v) for f, v in fields if v is not None]
 
     def secret(self) -> str:
         return resolve_secret(self.value)
@@ -98,10 +112,32 @@ class SimulatedSettings(_Model):
     price_as: Literal["anthropic", "openai", "gemini"] | None = None
 
 
+_BETA = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_FIELD = re.compile(r"^[a-z_][a-z0-9_]{0,63}(\.[a-z_][a-z0-9_]{0,63})?$")
+_REGION = re.compile(r"^[a-z0-9-]{1,40}$")
+
+
 class ProviderConfig(_Model):
-    type: Literal["anthropic", "openai", "gemini", "simulated"] | None = None
+    # One of providers/catalog.py's types; None: the provider's name is its type.
+    type: str | None = Field(default=None, max_length=64)
     base_url: str | None = None
     keys: list[ProviderKey] = Field(default_factory=list)
+    # bedrock and vertex: the cloud region (bedrock: us-east-1 by default; vertex: global).
+    region: str | None = None
+    project: str | None = Field(default=None, max_length=64)  # vertex: the GCP project id
+    # vertex: a service-account JSON file (config file only); keys may carry JSON or tokens.
+    credentials_file: str | None = Field(default=None, max_length=4096)
+    api_version: str | None = Field(default=None, max_length=64)  # azure_openai
+    # Model name -> the id this provider knows it by (a Bedrock model id or inference
+    # profile, a Vertex model version, an Azure deployment name).
+    model_map: dict[str, str] = Field(default_factory=dict, max_length=1000)
+    # bedrock: prefix model ids with this cross-region inference profile (us, eu, apac, global).
+    inference_profile: str | None = Field(default=None, max_length=16)
+    # Betas and body fields: added to the provider type's accepted betas, or dropped for
+    # this provider (the drop is logged with the request's provider and key).
+    allow_betas: list[str] = Field(default_factory=list, max_length=100)
+    drop_betas: list[str] = Field(default_factory=list, max_length=100)
+    drop_fields: list[str] = Field(default_factory=list, max_length=100)
     # idle: longest silence between two chunks
     timeout_s: float = Field(default=600, gt=0, le=86_400)
     connect_timeout_s: float = Field(default=10, gt=0)
@@ -110,6 +146,36 @@ class ProviderConfig(_Model):
     max_response_mb: float = Field(default=32, gt=0)  # decoded; larger answers fail with 502
     models: list[str] = Field(default_factory=list)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str | None) -> str | None:
+        if v is not None and v not in SPECS:
+            raise ValueError(f"unknown provider type {v[:64]!r}: use one of {', '.join(SPECS)}")
+        return v
+
+    @field_validator("region", "inference_profile")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        if v is not None and not _REGION.match(v):
+            raise ValueError(f"{v[:64]!r} is not a region name (letters, digits and '-')")
+        return v
+
+    @field_validator("allow_betas", "drop_betas")
+    @classmethod
+    def _betas(cls, v: list[str]) -> list[str]:
+        for beta in v:
+            if not _BETA.match(beta):
+                raise ValueError(f"{beta[:100]!r} is not an anthropic-beta value")
+        return v
+
+    @field_validator("drop_fields")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not _FIELD.match(name):
+                raise ValueError(f"{name[:100]!r}: name a top-level field or field.key")
+        return v
 
     @field_validator("base_url")
     @classmethod
@@ -284,6 +350,12 @@ class Config(_Model):
                     f"provider {name!r} needs a type: one of {', '.join(KNOWN_PROVIDER_TYPES)} "
                     "(use type: openai for any OpenAI-compatible endpoint)"
                 )
+            kind = p.type or name
+            spec = SPECS[kind]
+            if spec.base_url is None and kind != "simulated" and not p.base_url:
+                raise ValueError(f"provider {name!r} (type {kind}) needs a base_url")
+            if kind == "vertex" and not p.project:
+                raise ValueError(f"provider {name!r} (type vertex) needs a project")
         return v
 
     def provider_type(self, name: str) -> str:

@@ -28,16 +28,15 @@ from tollway.pipeline.registry import Registry
 from tollway.pipeline.route import Router
 from tollway.pipeline.slots import SlotGate
 from tollway.provider_keys import crossed_message
-from tollway.providers.base import KeyChoice, Provider
-from tollway.providers.gemini import GeminiProvider
-from tollway.providers.http import HTTPProvider, UpstreamLimits
-from tollway.providers.simulated import SimulatedProvider
+from tollway.providers.base import AwsKey, KeyChoice, Provider
+from tollway.providers.http import UpstreamLimits
+from tollway.providers.registry import context, default_registry
 from tollway.routing.rules import RuleSet
 from tollway.routing.settings import RoutingRule, StoredRules
 from tollway.storage import provider_keys
 from tollway.storage.base import Store
 from tollway.storage.journal import Journal
-from tollway.vault import DEFAULT_BASE_URLS, EnvPolicy, open_box
+from tollway.vault import EnvPolicy, open_box
 
 log = logging.getLogger("tollway")
 RULES_SETTING = "routing_rules"
@@ -45,24 +44,27 @@ RULES_SETTING = "routing_rules"
 
 def build_providers(config: Config, env: EnvPolicy | None = None) -> dict[str, Provider]:
     env = env or EnvPolicy.at_start(config, os.environ)
+    registry = default_registry()
     providers: dict[str, Provider] = {}
     for name, pc in config.providers.items():
         kind = config.provider_type(name)
-        if kind == "simulated":
-            providers[name] = SimulatedProvider(name, pc.simulated)
-            continue
         keys: list[KeyChoice] = []
+        aws: dict[KeyChoice, AwsKey] = {}
         for k in pc.keys:
             secret = env.resolve(k.value)
             if is_virtual_key(secret):  # a Tollway key in a provider variable: never sent
                 log.warning("%s", crossed_message(name, k))
                 continue
-            keys.append(KeyChoice(k.name, secret, k.weight))
-        upstream = GeminiProvider if kind == "gemini" else HTTPProvider
-        providers[name] = upstream(
-            name, kind=kind, base_url=pc.base_url or DEFAULT_BASE_URLS[kind], keys=keys,
-            limits=upstream_limits(pc),
-        )  # fmt: skip
+            choice = KeyChoice(k.name, secret, k.weight)
+            keys.append(choice)
+            if k.access_key_id is not None:
+                token = env.resolve(k.session_token) if k.session_token else None
+                aws[choice] = AwsKey(env.resolve(k.access_key_id), token)
+        if pc.credentials_file:
+            text = Path(pc.credentials_file).read_text(encoding="utf-8")
+            keys.append(KeyChoice("credentials_file", text))
+        ctx = context(name, kind, pc, keys, upstream_limits(pc), aws)
+        providers[name] = registry.build(ctx)
     return providers
 
 

@@ -26,17 +26,14 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from tollway.config import Config, env_name
+from tollway.providers.catalog import DEFAULT_BASE_URLS as DEFAULT_BASE_URLS
+from tollway.providers.catalog import SPECS
 
 log = logging.getLogger("tollway.secrets")
 PREFIX = "enc:v1:"
 KEY_ENV = "TOLLWAY_SECRET_KEY"
 KEY_FILE_ENV = "TOLLWAY_SECRET_KEY_FILE"
 ALLOW_ENV = "TOLLWAY_ENV_ALLOWLIST"
-DEFAULT_BASE_URLS = {
-    "anthropic": "https://api.anthropic.com",
-    "openai": "https://api.openai.com/v1",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
 
 
 class SecretError(Exception):
@@ -150,11 +147,12 @@ class EnvPolicy:
         allowed = frozenset([*config.gateway.env_allowlist, *extra])
         origins: dict[str, set[str]] = {}
         for name, pc in config.providers.items():
-            url = base_url(config.provider_type(name), pc.base_url)
+            url = base_url(config.provider_type(name), pc.base_url, pc.region)
             for key in pc.keys:
-                var = env_name(key.value)
-                if var is not None:
-                    origins.setdefault(var, set()).add(url)
+                for _, value in key.references():
+                    var = env_name(value)
+                    if var is not None:
+                        origins.setdefault(var, set()).add(url)
         names = allowed | set(origins)
         values = {n: environ[n] for n in names if n in environ}
         return cls(allowed, {n: frozenset(u) for n, u in origins.items()}, values)
@@ -183,5 +181,6 @@ class EnvPolicy:
         return self.values[var]
 
 
-def base_url(kind: str, configured: str | None) -> str:
-    return (configured or DEFAULT_BASE_URLS.get(kind, "")).rstrip("/")
+def base_url(kind: str, configured: str | None, region: str | None = None) -> str:
+    spec = SPECS.get(kind)
+    return (configured or (spec.base_url_for(region) if spec else "")).rstrip("/")

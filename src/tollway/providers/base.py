@@ -46,6 +46,14 @@ class KeyChoice:
     weight: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class AwsKey:
+    """SigV4 credentials for one Bedrock key (the secret access key is the key's secret)."""
+
+    access_key_id: str
+    session_token: str | None = field(default=None, repr=False)
+
+
 class Provider(Protocol):
     name: str
     dialects: frozenset[str]

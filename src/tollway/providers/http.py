@@ -1,4 +1,4 @@
-"""HTTP upstreams (Anthropic, OpenAI and OpenAI-compatible) over one aiohttp session.
+"""HTTP upstreams over one aiohttp session each; the provider modules build on this.
 
 Every exchange is bounded: in time by four deadlines (``UpstreamLimits``: connect, first
 byte, idle between bytes, total), in size by ``max_response_bytes`` decoded (gzip and
@@ -19,9 +19,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from tollway.errors import UpstreamError, UpstreamTimeout
-from tollway.providers.base import ANTHROPIC, OPENAI_CHAT, OPENAI_RESPONSES, KeyChoice
+from tollway.providers.base import (
+    ANTHROPIC,
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    KeyChoice,
+    UpstreamResponse,
+)
 from tollway.providers.base import UpstreamRequest as UpstreamRequest
 from tollway.providers.decode import BoundedDecoder
 
@@ -44,7 +51,7 @@ _DROP_RESPONSE = frozenset(
 )  # fmt: skip
 
 
-class _AiohttpResponse:
+class AiohttpResponse:
     def __init__(
         self, resp: aiohttp.ClientResponse, name: str, limits: UpstreamLimits, started: float
     ) -> None:
@@ -125,8 +132,18 @@ class _AiohttpResponse:
         self._resp.release()
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What goes on the wire for one attempt: a subclass's ``prepare`` builds it."""
+
+    url: str | URL
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
 class HTTPProvider:
-    """An upstream reached over HTTP; ``auth`` says how its key is sent."""
+    """An upstream reached over HTTP. Subclasses (one module per provider type) override
+    ``prepare`` (URL, auth, body) and ``wrap`` (their answer as the dialect's bytes)."""
 
     def __init__(
         self,
@@ -137,12 +154,15 @@ class HTTPProvider:
         keys: Sequence[KeyChoice],
         limits: UpstreamLimits | None = None,
         session_factory: type[aiohttp.ClientSession] = aiohttp.ClientSession,
+        dialects: frozenset[str] | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.keys = list(keys)
         self.base_url = base_url.rstrip("/")
-        if kind == "anthropic":
+        if dialects is not None:
+            self.dialects = dialects
+        elif kind == "anthropic":
             self.dialects = frozenset({ANTHROPIC})
         else:
             self.dialects = frozenset({OPENAI_CHAT, OPENAI_RESPONSES})
@@ -163,7 +183,7 @@ class HTTPProvider:
 
     def url_for(self, request: UpstreamRequest) -> str:
         path = request.path
-        if self.kind != "anthropic" and path.startswith("/v1/"):
+        if request.dialect != ANTHROPIC and path.startswith("/v1/"):
             # OpenAI-style base URLs end in /v1 (https://api.openai.com/v1).
             path = path[3:]
         url = self.base_url + path
@@ -176,15 +196,22 @@ class HTTPProvider:
             return [("x-api-key", key.secret)]
         return [("authorization", f"Bearer {key.secret}")]
 
-    async def send(self, request: UpstreamRequest, key: KeyChoice) -> _AiohttpResponse:
-        headers = request.headers + self._auth_headers(key)
+    async def prepare(self, request: UpstreamRequest, key: KeyChoice) -> Outgoing:
+        return Outgoing(self.url_for(request), request.headers + self._auth_headers(key),
+                        request.body)  # fmt: skip
+
+    def wrap(self, resp: AiohttpResponse, request: UpstreamRequest) -> UpstreamResponse:
+        return resp
+
+    async def send(self, request: UpstreamRequest, key: KeyChoice) -> UpstreamResponse:
+        out = await self.prepare(request, key)
         limits = self.limits
         started = asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout(min(limits.first_byte_s, limits.total_s)):
                 resp = await self._session_now().request(
-                    request.method, self.url_for(request), data=request.body,
-                    headers=headers, allow_redirects=False, compress=None,
+                    request.method, out.url, data=out.body,
+                    headers=out.headers, allow_redirects=False, compress=None,
                 )  # fmt: skip
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamTimeout(
@@ -201,7 +228,7 @@ class HTTPProvider:
                 f"cannot reach provider {self.name} at {self.base_url}: {exc.__class__.__name__}"
             ) from exc
         try:
-            return _AiohttpResponse(resp, self.name, limits, started)
+            return self.wrap(AiohttpResponse(resp, self.name, limits, started), request)
         except UpstreamError:
             resp.close()
             raise

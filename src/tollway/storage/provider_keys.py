@@ -16,17 +16,20 @@ from tollway.vault import KEY_ENV, KEY_FILE_ENV, EnvPolicy, SecretBox, SecretErr
 
 log = logging.getLogger("tollway.providers")
 SETTING = "providers"
+_SECRET_FIELDS = ("value", "session_token")  # stored encrypted when literal
+_REFERENCE_FIELDS = ("value", "access_key_id", "session_token")  # may be env.NAME
 
 
 def check_references(config: Config, env: EnvPolicy) -> None:
     """InvalidField naming the first key whose ``env.NAME`` may not be used where it is."""
     for name, pc in config.providers.items():
-        url = base_url(config.provider_type(name), pc.base_url)
+        url = base_url(config.provider_type(name), pc.base_url, pc.region)
         for i, key in enumerate(pc.keys):
-            var = env_name(key.value)
-            problem = env.problem(var, url) if var is not None else None
-            if problem is not None:
-                raise InvalidField(f"{name}.keys.{i}.value", problem)
+            for field, value in key.references():
+                var = env_name(value)
+                problem = env.problem(var, url) if var is not None else None
+                if problem is not None:
+                    raise InvalidField(f"{name}.keys.{i}.{field}", problem)
 
 
 def validated(current: Config, providers: Mapping[str, ProviderConfig]) -> Config:
@@ -48,17 +51,20 @@ def stored_doc(config: Config, box: SecretBox | None) -> str:
         entry = pc.model_dump(mode="json", exclude_defaults=True)
         keys = []
         for i, key in enumerate(pc.keys):
-            value = key.value
-            if env_name(value) is None:
+            stored = key.model_dump(mode="json", exclude_defaults=True)
+            for field in _SECRET_FIELDS:
+                value = stored.get(field)
+                if value is None or env_name(value) is not None:
+                    continue
                 if box is None:
                     raise InvalidField(
-                        f"{name}.keys.{i}.value",
+                        f"{name}.keys.{i}.{field}",
                         f"provider keys are stored encrypted and no secret key is configured: "
                         f"set {KEY_ENV} or {KEY_FILE_ENV} (`tollway secrets generate-key`), "
                         "or give the key as env.NAME",
                     )
-                value = box.encrypt(value)
-            keys.append({**key.model_dump(mode="json", exclude_defaults=True), "value": value})
+                stored[field] = box.encrypt(value)
+            keys.append(stored)
         if pc.keys:
             entry["keys"] = keys
         doc[name] = entry
@@ -76,28 +82,38 @@ def load_stored(
     plaintext = False
     for name, entry in raw.items():
         kind = entry.get("type") or name
-        url = base_url(kind, entry.get("base_url"))
+        url = base_url(kind, entry.get("base_url"), entry.get("region"))
         keys = []
         for i, key in enumerate(entry.get("keys", [])):
-            value = str(key.get("value", ""))
             where = f"stored provider {name!r} key {key.get('name', i)!r}"
-            var = env_name(value)
-            if var is not None:
-                problem = env.problem(var, url)
+            usable = dict(key)
+            for field in _REFERENCE_FIELDS:
+                if key.get(field) is None:
+                    continue
+                value, problem, was_plain = _readable(str(key[field]), field, box, env, url)
                 if problem is not None:
                     log.error("%s left out: %s", where, problem)
-                    continue
-            elif SecretBox.is_encrypted(value):
-                if box is None:
-                    log.error("%s left out: no secret key configured (%s)", where, KEY_ENV)
-                    continue
-                try:
-                    value = box.decrypt(value)
-                except SecretError as exc:
-                    log.error("%s left out: %s", where, exc)
-                    continue
+                    break
+                plaintext = plaintext or was_plain
+                usable[field] = value
             else:
-                plaintext = True
-            keys.append({**key, "value": value})
+                keys.append(usable)
         providers[name] = ProviderConfig.model_validate({**entry, "keys": keys})
     return providers, plaintext
+
+
+def _readable(
+    value: str, field: str, box: SecretBox | None, env: EnvPolicy, url: str
+) -> tuple[str, str | None, bool]:
+    """(usable value, why it is not usable, whether it was stored in plaintext)."""
+    var = env_name(value)
+    if var is not None:
+        return value, env.problem(var, url), False
+    if SecretBox.is_encrypted(value):
+        if box is None:
+            return value, f"no secret key configured ({KEY_ENV})", False
+        try:
+            return box.decrypt(value), None, False
+        except SecretError as exc:
+            return value, str(exc), False
+    return value, None, field in _SECRET_FIELDS
