@@ -112,6 +112,17 @@ async def test_explain_says_which_rule_and_target_and_why(tmp_path: Path) -> Non
             "why": "rule tier:haiku target cheap/claude-haiku-4-5 (weight 1)",
             "keys": [{"name": "simulated", "circuit": "closed", "failures": 0,
                       "reopens_in_s": 0.0, "try": 1}]}  # fmt: skip
+        assert (doc["session"], doc["pinned"]) == (None, None)
+        session = {"x-claude-code-session-id": "s-9"}
+        key = await gw.key("carol")
+        r = await gw.client.post("/v1/messages", content=json.dumps(HAIKU),
+                                 headers={"x-api-key": key, **session})  # fmt: skip
+        assert r.status_code == 200
+        r = await gw.client.post("/api/routing/explain", headers=gw.admin, json={
+            "key": "carol", "model": "claude-haiku-4-5", "headers": session})  # fmt: skip
+        assert r.json()["session"] == "s-9"
+        assert r.json()["pinned"] == {"provider": "cheap", "key": "simulated",
+                                      "model": "claude-haiku-4-5"}  # fmt: skip
         r = await gw.client.post("/api/routing/explain", headers=gw.admin, json={
             "key": "alice", "model": "gpt-5", "api": "openai_chat"})  # fmt: skip
         doc = r.json()

@@ -44,6 +44,10 @@ def explain(
         return out
     call.plan = plan
     now = dispatcher.clock()
+    pin = dispatcher.affinity.get(key.id, call.session, now)
+    out["session"] = call.session
+    out["pinned"] = None if pin is None else {
+        "provider": pin.provider, "key": pin.key, "model": pin.model}  # fmt: skip
     order = dispatcher.tries(call, plan)
     candidates = []
     for index, candidate in enumerate(plan.candidates):
