@@ -10,10 +10,10 @@ from typing import Protocol
 from tollway.errors import InvalidRequest
 from tollway.sse import SSEEvent
 from tollway.translate.anthropic import AnthropicCodec
-from tollway.translate.chat import ChatCodec
+from tollway.translate.chat_replies import ChatCodec
 from tollway.translate.common import JSON, Context, decode, decode_or_none, encode
-from tollway.translate.gemini import GeminiCodec
-from tollway.translate.responses import ResponsesCodec
+from tollway.translate.gemini_replies import GeminiCodec
+from tollway.translate.responses_replies import ResponsesCodec
 
 
 class _Up(Protocol):
