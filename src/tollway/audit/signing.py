@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tollway.audit.chain import Checkpoint, checkpoint_message
 from tollway.storage.base import Store
-from tollway.vault import KEY_ENV, SecretError, open_box
+from tollway.vault import KEY_ENV, SecretBox, SecretError, open_box
 
 log = logging.getLogger("tollway.audit")
 SETTING = "audit_signing_key"
@@ -91,7 +91,9 @@ async def load_signer(store: Store, create: bool = True) -> Signer | None:
         try:
             raw = base64.b64decode(box.decrypt(doc["private"]))
         except SecretError as exc:
-            raise SecretError(f"the audit signing key {exc}") from None
+            # Start anyway (as with provider keys), chaining but not signing, and say why.
+            log.error("the audit signing key %s: audit checkpoints are not signed", exc)
+            return None
         return Signer(Ed25519PrivateKey.from_private_bytes(raw))
     if not create:
         return None
@@ -106,3 +108,14 @@ async def load_signer(store: Store, create: bool = True) -> Signer | None:
     await store.put_setting(SETTING, json.dumps(doc))
     log.info("generated the audit signing key %s", signer.key_id)
     return signer
+
+
+async def rotate_signing_key(store: Store, box: SecretBox) -> bool:
+    """Re-encrypt the stored signing key with the box's newest key (``secrets rotate``)."""
+    text = await store.get_setting(SETTING)
+    if not text:
+        return False
+    doc = json.loads(text)
+    doc["private"] = box.rotate(doc["private"])
+    await store.put_setting(SETTING, json.dumps(doc))
+    return True

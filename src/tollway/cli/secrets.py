@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from tollway.audit.signing import rotate_signing_key
 from tollway.cli.serve import db_url
 from tollway.errors import ConfigError
 from tollway.storage import open_store
@@ -63,6 +64,7 @@ def _rotate(args: argparse.Namespace) -> int:
             text = await store.get_setting(SETTING)
             doc = json.loads(text) if text else {}
             count = _reencrypt(doc, box)
+            await rotate_signing_key(store, box)  # the audit log's key, encrypted alike
             await store.put_setting(SETTING, json.dumps(doc))
             return count
         finally:
