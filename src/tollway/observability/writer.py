@@ -158,7 +158,8 @@ class LogWriter:
 
     @property
     def backlogged(self) -> bool:
-        """Past capacity: more on disk than the spool bound, or more in memory than its own."""
+        """Past capacity: more on disk than the spool bound, or required bodies held in
+        memory because spilling them failed."""
         return self.spool.pending_bytes > self.spool_bytes or self._stuck > 0
 
     async def room(self, timeout: float) -> bool:
