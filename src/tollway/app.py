@@ -19,12 +19,14 @@ from tollway.errors import (
 from tollway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from tollway.pipeline.asgi import Receive, Scope, Send, respond
 from tollway.services import Services
-from tollway.surfaces import gemini
+from tollway.surfaces import bedrock, gemini, vertex
 from tollway.surfaces.anthropic import AnthropicSurface
 from tollway.surfaces.base import PathMatcher, Route
 from tollway.surfaces.dialects import ANTHROPIC_SURFACE, CHAT_SURFACE, RESPONSES_SURFACE
 from tollway.surfaces.openai import OpenAIChatSurface
 from tollway.surfaces.paths import misconfigured_base_url
+from tollway.translate import bedrock as _bedrock_pair  # noqa: F401 (registers the pair)
+from tollway.translate import vertex as _vertex_pair  # noqa: F401 (registers the pair)
 
 _ANTHROPIC = ANTHROPIC_SURFACE
 _CHAT = CHAT_SURFACE
@@ -55,7 +57,7 @@ class TollwayApp:
         self.dashboard = dashboard
         self.routes = _routes()
         # Surfaces whose paths carry the model (tried in order when no exact route matches).
-        self.matchers: list[PathMatcher] = [gemini.match]
+        self.matchers: list[PathMatcher] = [gemini.match, bedrock.match, vertex.match]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -17,8 +17,10 @@ from cloud_fakes import (
 )
 from tollway.errors import UpstreamError
 from tollway.providers.base import ANTHROPIC, AwsKey, KeyChoice, UpstreamRequest
-from tollway.providers.bedrock import BedrockProvider, anthropic_model, model_id
+from tollway.providers.bedrock import BedrockProvider
 from tollway.providers.betas import BEDROCK_BETAS, BetaPolicy
+from tollway.providers.cloud_models import bedrock_id as model_id
+from tollway.providers.cloud_models import from_bedrock as anthropic_model
 from tollway.sse import SSEParser
 from upstream_mock import Reply
 

@@ -12,7 +12,9 @@ from cloud_fakes import VertexFake, google_error
 from tollway.errors import UpstreamError
 from tollway.providers.base import ANTHROPIC, KeyChoice, UpstreamRequest
 from tollway.providers.betas import VERTEX_BETAS, BetaPolicy
-from tollway.providers.vertex import VertexProvider, anthropic_model, model_id
+from tollway.providers.cloud_models import from_vertex as anthropic_model
+from tollway.providers.cloud_models import vertex_id as model_id
+from tollway.providers.vertex import VertexProvider
 from tollway.sse import SSEParser
 
 BETAS = "claude-code-20250219,interleaved-thinking-2025-05-14,effort-2025-11-24,oauth-2025-04-20"

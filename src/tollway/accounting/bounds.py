@@ -43,7 +43,17 @@ import msgspec
 from tollway.accounting.limits import ModelLimits
 from tollway.accounting.prices import ModelPrice, Rates
 from tollway.errors import InvalidRequest
-from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from tollway.providers.base import (
+    ANTHROPIC,
+    BEDROCK,
+    GEMINI,
+    OPENAI_CHAT,
+    OPENAI_RESPONSES,
+    VERTEX,
+)
+
+# Claude Code's cloud modes send Anthropic bodies in a cloud's envelope: bounded alike.
+_ANTHROPIC_BODIES = frozenset({BEDROCK, VERTEX})
 
 PROVIDER_PROMPT_OVERHEAD_TOKENS: Final = 1024
 TYPED_TOOL_OVERHEAD_TOKENS: Final = 1024
@@ -160,6 +170,8 @@ class Bound:
 
 def read_shape(body: bytes, dialect: str) -> RequestShape:
     """Read the fields that decide a worst case; raises ``InvalidRequest`` on bad JSON."""
+    if dialect in _ANTHROPIC_BODIES:
+        dialect = ANTHROPIC
     try:
         doc = _decoder.decode(body)
     except msgspec.DecodeError as exc:

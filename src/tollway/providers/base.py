@@ -12,6 +12,9 @@ ANTHROPIC = "anthropic"
 OPENAI_CHAT = "openai_chat"
 OPENAI_RESPONSES = "openai_responses"
 GEMINI = "gemini"
+# Claude Code's cloud modes, as client dialects: Anthropic bodies in a cloud's envelope.
+BEDROCK = "bedrock"
+VERTEX = "vertex"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 from urllib.parse import quote
 
 import msgspec
@@ -32,6 +31,7 @@ from tollway.providers.base import (
     UpstreamResponse,
 )
 from tollway.providers.betas import BetaPolicy, BodyEdit, header_betas
+from tollway.providers.cloud_models import bedrock_id
 from tollway.providers.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollway.providers.eventstream import to_sse
 from tollway.providers.http import AiohttpResponse, HTTPProvider, Outgoing, UpstreamLimits
@@ -39,8 +39,6 @@ from tollway.providers.reshape import ReshapedResponse
 
 log = logging.getLogger("tollway.providers")
 VERSION = "bedrock-2023-05-31"
-_DATED = re.compile(r"-\d{8}$")
-_PROFILES = ("us.", "eu.", "apac.", "global.", "au.", "jp.", "us-gov.", "ca.")
 _json = msgspec.json.Encoder()
 
 
@@ -55,33 +53,6 @@ class _Count(msgspec.Struct):
 
 _error = msgspec.json.Decoder(_Error)
 _count = msgspec.json.Decoder(_Count)
-
-
-def model_id(model: str, model_map: dict[str, str], profile: str | None) -> str:
-    """An Anthropic model name -> its Bedrock id; ids given as such pass unchanged.
-
-    ``claude-sonnet-4-5-20250929`` -> ``anthropic.claude-sonnet-4-5-20250929-v1:0``,
-    ``claude-opus-4-6`` -> ``anthropic.claude-opus-4-6-v1``, then the inference profile
-    prefix (``us.``) when configured.
-    """
-    found = model_map.get(model)
-    if found is not None:
-        return found
-    if model.startswith(("anthropic.", "arn:")) or model.startswith(_PROFILES):
-        return model
-    bare = f"anthropic.{model}-v1:0" if _DATED.search(model) else f"anthropic.{model}-v1"
-    return f"{profile}.{bare}" if profile else bare
-
-
-def anthropic_model(bedrock_id: str) -> str:
-    """A Bedrock model id or inference profile -> the Anthropic model name it serves."""
-    name = bedrock_id
-    for prefix in _PROFILES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    name = name.removeprefix("anthropic.")
-    return re.sub(r"-v\d+(:\d+)?$", "", name)
 
 
 def bedrock_body(
@@ -149,7 +120,7 @@ class BedrockProvider(HTTPProvider):
         self._profile = inference_profile
 
     def _path(self, request: UpstreamRequest) -> str:
-        target = quote(model_id(request.model, self._model_map, self._profile), safe="")
+        target = quote(bedrock_id(request.model, self._model_map, self._profile), safe="")
         if request.path.endswith("/count_tokens"):
             return f"/model/{target}/count-tokens"
         if request.path != "/v1/messages":

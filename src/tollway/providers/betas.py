@@ -39,6 +39,10 @@ VERTEX_BETAS = frozenset({
     "computer-use-2025-01-24", "computer-use-2025-11-24", "tool-search-tool-2025-10-19",
     "compact-2026-01-12",
 })  # fmt: skip
+# The same feature under another name: the Anthropic API's tool search beta is the clouds'
+# tool-search-tool beta. Renamed before the accepted list is checked.
+TO_CLOUD = {"advanced-tool-use-2025-11-20": "tool-search-tool-2025-10-19"}
+TO_ANTHROPIC = {v: k for k, v in TO_CLOUD.items()}
 # Body fields that only work with a beta: dropped where the beta is not accepted.
 # (beta, field, key within the field or None for the whole field)
 LINKED_FIELDS = (
@@ -54,6 +58,7 @@ class BetaPolicy:
     allowed: frozenset[str] | None = None
     drop: frozenset[str] = frozenset()
     drop_fields: tuple[str, ...] = ()
+    renames: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -62,9 +67,12 @@ class BetaPolicy:
         allow: Iterable[str] = (),
         drop: Iterable[str] = (),
         drop_fields: Iterable[str] = (),
+        renames: Mapping[str, str] | None = None,
     ) -> BetaPolicy:
         allowed = None if base is None else base | frozenset(allow)
-        return cls(allowed, frozenset(drop), tuple(drop_fields))
+        if renames is None:
+            renames = TO_ANTHROPIC if base is None else TO_CLOUD
+        return cls(allowed, frozenset(drop), tuple(drop_fields), dict(renames))
 
     def accepts(self, beta: str) -> bool:
         return beta not in self.drop and (self.allowed is None or beta in self.allowed)
@@ -73,6 +81,7 @@ class BetaPolicy:
         kept: list[str] = []
         dropped: list[str] = []
         for beta in betas:
+            beta = self.renames.get(beta, beta)
             if beta in kept or beta in dropped:
                 continue
             (kept if self.accepts(beta) else dropped).append(beta)
@@ -80,6 +89,7 @@ class BetaPolicy:
 
     @property
     def trivial(self) -> bool:
+        """Nothing to do for betas in the header (renames apply to body-given ones too)."""
         return self.allowed is None and not self.drop and not self.drop_fields
 
 

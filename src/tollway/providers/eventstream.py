@@ -18,7 +18,6 @@ import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 
 import msgspec
-from botocore.eventstream import EventStreamBuffer, ParserError
 
 from tollway.errors import UpstreamError
 
@@ -48,6 +47,10 @@ class EventStreamDecoder:
     """Frames out of a byte stream cut anywhere; ``finish`` fails on a partial frame."""
 
     def __init__(self, provider: str) -> None:
+        # botocore is imported where a stream is decoded: only Bedrock providers need it.
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
+        self._parser_error: type[Exception] = ParserError
         self._buffer = EventStreamBuffer()
         self._provider = provider
         self._pending = 0  # bytes fed that no whole frame has used yet
@@ -59,7 +62,7 @@ class EventStreamDecoder:
             for message in self._buffer:
                 self._pending -= message.prelude.total_length
                 yield message.headers, message.payload
-        except ParserError as exc:
+        except self._parser_error as exc:
             raise UpstreamError(
                 f"provider {self._provider} sent a corrupt event stream frame "
                 f"({exc.__class__.__name__})"

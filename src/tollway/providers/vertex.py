@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from typing import Any
 
 import google.auth
@@ -27,6 +26,7 @@ from google.oauth2 import service_account
 from tollway.errors import InvalidRequest, UpstreamError
 from tollway.providers.base import ANTHROPIC, KeyChoice, UpstreamRequest, UpstreamResponse
 from tollway.providers.betas import BetaPolicy, BodyEdit, header_betas
+from tollway.providers.cloud_models import vertex_id
 from tollway.providers.http import AiohttpResponse, HTTPProvider, Outgoing, UpstreamLimits
 from tollway.providers.reshape import ReshapedResponse
 
@@ -34,22 +34,6 @@ log = logging.getLogger("tollway.providers")
 VERSION = "vertex-2023-10-16"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 APPLICATION_DEFAULT = "application-default"
-_DATED = re.compile(r"-(\d{8})$")
-
-
-def model_id(model: str, model_map: dict[str, str]) -> str:
-    """``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5@20250929`` (Vertex's names)."""
-    found = model_map.get(model)
-    if found is not None:
-        return found
-    if "@" in model:
-        return model
-    return _DATED.sub(r"@\1", model)
-
-
-def anthropic_model(vertex_model: str) -> str:
-    """``claude-sonnet-4-5@20250929`` -> ``claude-sonnet-4-5-20250929``."""
-    return vertex_model.replace("@", "-", 1)
 
 
 def read_error(body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
@@ -157,14 +141,14 @@ class VertexProvider(HTTPProvider):
         if request.path != "/v1/messages":
             raise InvalidRequest(f"provider {self.name} (vertex) serves /v1/messages only")
         verb = "streamRawPredict" if request.stream else "rawPredict"
-        return f"{root}{model_id(request.model, self._model_map)}:{verb}"
+        return f"{root}{vertex_id(request.model, self._model_map)}:{verb}"
 
     async def prepare(self, request: UpstreamRequest, key: KeyChoice) -> Outgoing:
         edit = BodyEdit.parse(request.body)
         kept, dropped = self.policy.split(header_betas(request.headers) + edit.pop_betas())
         edit.set("anthropic_version", VERSION)
         if request.path.endswith("/count_tokens"):
-            edit.set("model", model_id(request.model, self._model_map))
+            edit.set("model", vertex_id(request.model, self._model_map))
         else:
             edit.remove("model")
         edit.apply(self.policy, dropped)
