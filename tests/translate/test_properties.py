@@ -31,6 +31,9 @@ _image = st.builds(lambda d: {"type": "image", "source": {"type": "base64",
                                                            "media_type": "image/png",
                                                            "data": d}},
                    st.sampled_from(["iVBORw0KGgo=", "R0lGODlhAQABAAAAACw="]))  # fmt: skip
+_document = st.just({"type": "document", "source": {"type": "base64",
+                                                    "media_type": "application/pdf",
+                                                    "data": "JVBERi0xLjQK"}})  # fmt: skip
 
 
 @st.composite
@@ -45,8 +48,8 @@ def conversations(draw: st.DrawFn) -> dict[str, Any]:
              "content": [{"type": "text", "text": draw(_text)}]} for tid in pending
         ]  # fmt: skip
         pending = []
-        user += draw(st.lists(st.builds(text_block, _text) | _image, min_size=0 if user else 1,
-                              max_size=2))  # fmt: skip
+        parts = st.builds(text_block, _text) | _image | _document
+        user += draw(st.lists(parts, min_size=0 if user else 1, max_size=2))
         messages.append({"role": "user", "content": user})
         if turn == 3 or not draw(st.booleans()):
             continue
@@ -87,7 +90,7 @@ def _message_meaning(message: dict[str, Any]) -> tuple[Any, ...]:
     if isinstance(blocks, str):
         blocks = [text_block(blocks)]
     text = "".join(b["text"] for b in blocks if b["type"] == "text")
-    images = [b["source"] for b in blocks if b["type"] == "image"]
+    images = [(b["type"], b["source"]) for b in blocks if b["type"] in ("image", "document")]
     calls = [(b["id"], b["name"], b["input"]) for b in blocks if b["type"] == "tool_use"]
     results = [(b["tool_use_id"], "".join(c["text"] for c in b["content"]))
                for b in blocks if b["type"] == "tool_result"]  # fmt: skip
