@@ -23,7 +23,8 @@ from tollway.cli.serve import admin_token_for
 from tollway.config import parse_config
 from tollway.errors import InvalidField
 from tollway.services import Services
-from tollway.storage.provider_keys import stored_doc
+from tollway.storage.provider_keys import load_stored, stored_doc
+from tollway.vault import EnvPolicy, SecretBox
 from upstream_mock import MockUpstream
 
 MSG = b'{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}'
@@ -214,3 +215,21 @@ async def test_invented_model_names_fold_into_other(tmp_path: Path) -> None:
         assert services.model_label("anthropic/claude-sonnet-4-5-20250929") == "claude-sonnet-4-5"
         assert services.model_label("claude-sonnet-4-5-99999999") == "claude-sonnet-4-5"
         assert services.model_label("gpt-imaginary-9") == "other"
+
+
+def test_bedrock_session_tokens_are_encrypted_and_read_back() -> None:
+    box = SecretBox([Fernet.generate_key()])
+    config = parse_config(
+        "providers:\n  bedrock:\n    keys: [{name: iam, value: wJalrSECRET, "
+        "access_key_id: AKIDEXAMPLE, session_token: FQoGSESSION}]\n"
+    )
+    text = stored_doc(config, box)
+    assert "wJalrSECRET" not in text and "FQoGSESSION" not in text and "AKIDEXAMPLE" in text
+    providers, plaintext = load_stored(text, box, EnvPolicy())
+    key = providers["bedrock"].keys[0]
+    assert (key.value, key.access_key_id, key.session_token) == (
+        "wJalrSECRET", "AKIDEXAMPLE", "FQoGSESSION")  # fmt: skip
+    assert plaintext is False
+    with pytest.raises(InvalidField) as info:
+        stored_doc(config, None)
+    assert info.value.field == "bedrock.keys.0.value"
