@@ -8,6 +8,8 @@ with SigV4 (botocore) or sent with a Bedrock API key as a bearer token. The answ
 back as the Anthropic API's: a JSON message as is, the binary event stream decoded to SSE
 (``eventstream.py``), errors as Anthropic error JSON. ``count_tokens`` uses Bedrock's
 CountTokens. Betas and fields Bedrock rejects are dropped here only (``betas.py``).
+A model id whose vendor is not Anthropic (``meta.``, ``amazon.``, ``mistral.``, ...) goes
+to the Converse API instead (``converse.py``), answered in the same Anthropic shape.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from botocore.credentials import Credentials
 from yarl import URL
 
 from tollway.errors import InvalidRequest
+from tollway.providers import converse
 from tollway.providers.base import (
     ANTHROPIC,
     AwsKey,
@@ -119,26 +122,45 @@ class BedrockProvider(HTTPProvider):
         self._model_map = model_map or {}
         self._profile = inference_profile
 
+    def _model_id(self, request: UpstreamRequest) -> str:
+        if request.model not in self._model_map and converse.is_converse(request.model):
+            return request.model  # a non-Claude id is sent as given (with any profile in it)
+        return bedrock_id(request.model, self._model_map, self._profile)
+
     def _path(self, request: UpstreamRequest) -> str:
-        target = quote(bedrock_id(request.model, self._model_map, self._profile), safe="")
+        model = self._model_id(request)
+        target = quote(model, safe="")
         if request.path.endswith("/count_tokens"):
+            if converse.is_converse(model):
+                raise InvalidRequest(
+                    f"provider {self.name} (bedrock): token counting is not available for "
+                    f"{model} (Converse models have no count-tokens operation)"
+                )
             return f"/model/{target}/count-tokens"
         if request.path != "/v1/messages":
             raise InvalidRequest(f"provider {self.name} (bedrock) serves /v1/messages only")
+        if converse.is_converse(model):
+            return f"/model/{target}/converse-stream" if request.stream else (
+                f"/model/{target}/converse"
+            )  # fmt: skip
         return f"/model/{target}/invoke-with-response-stream" if request.stream else (
             f"/model/{target}/invoke"
         )  # fmt: skip
 
     async def prepare(self, request: UpstreamRequest, key: KeyChoice) -> Outgoing:
         count = request.path.endswith("/count_tokens")
-        body, notes = bedrock_body(request, self.policy, count=count)
+        url = self.base_url + self._path(request)
+        if converse.is_converse(self._model_id(request)):
+            body, dropped = converse.converse_body(request.body)
+            notes = [f"field {f}" for f in dropped]
+        else:
+            body, notes = bedrock_body(request, self.policy, count=count)
         if notes:
             log.info("provider %s (bedrock) dropped %s: Bedrock does not accept them",
                      self.name, ", ".join(notes))  # fmt: skip
         if count:
             encoded = base64.b64encode(body).decode("ascii")
             body = _json.encode({"input": {"invokeModel": {"body": encoded}}})
-        url = self.base_url + self._path(request)
         accept = "application/vnd.amazon.eventstream" if request.stream and not count else (
             "application/json"
         )  # fmt: skip
@@ -160,6 +182,15 @@ class BedrockProvider(HTTPProvider):
         streamed = request.stream and any(
             k == b"content-type" and v.startswith(EVENT_STREAM) for k, v in resp.headers
         )
+        model = self._model_id(request)
+        if converse.is_converse(model):
+            return ReshapedResponse(
+                resp, provider=self.name, read_error=read_error,
+                stream=(lambda chunks: converse.to_sse(chunks, self.name, model))
+                if streamed else None,
+                content_type=b"text/event-stream" if streamed else b"application/json",
+                convert_body=None if streamed else (lambda b: converse.message_body(b, model)),
+            )  # fmt: skip
         return ReshapedResponse(
             resp, provider=self.name, read_error=read_error,
             stream=(lambda chunks: to_sse(chunks, self.name)) if streamed else None,
