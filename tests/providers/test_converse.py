@@ -463,3 +463,31 @@ async def test_anthropic_sdk_tool_round_trip_metered_and_priced(
         expected = compute_cost(Usage(input_tokens=120, output_tokens=15), price).total
         assert rows[0]["cost_total_pico"] == int(expected * 10**12) == 144_000_000
         assert unquote(fake.requests[0].raw_path) == f"/model/{NOVA}/converse-stream"
+
+
+async def test_an_openai_chat_client_reaches_a_converse_model(
+    tmp_path: Path, fake: ConverseFake
+) -> None:
+    async with running(tmp_path, _config(fake)) as gw:
+        key = await gw.key()
+        r = await gw.client.post(
+            "/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={
+                "model": f"bedrock/{LLAMA}",
+                "max_tokens": 50,
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "hi"},
+                ],
+            },
+        )
+        assert r.status_code == 200
+        body = r.json()
+        assert body["choices"][0]["message"]["content"] == fake.text
+        assert body["choices"][0]["finish_reason"] == "stop"
+        assert (body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"]) == (31, 9)
+        sent = fake.requests[0].json()
+        assert sent["system"] == [{"text": "Be brief."}]
+        assert sent["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]
+        assert sent["inferenceConfig"] == {"maxTokens": 50}
