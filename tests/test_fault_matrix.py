@@ -98,14 +98,17 @@ def _faults(dialect: str) -> dict[str, Callable[[], Reply]]:
     events = anthropic_events if dialect == "anthropic" else chat_events
     sse = [("Content-Type", "text/event-stream")]
     gz = [("Content-Encoding", "gzip")]
+    # Made once, before any request: compressing 64 MiB inside the responder took longer
+    # than the 2 s first-byte deadline on a loaded machine, and the test saw a 504.
+    bomb, bomb_a = gzip_bomb(1024), gzip_bomb(1024, b"a")
     return {
         "hang": lambda: Reply(json={}, delay=60),
         "drip": lambda: Reply(events=[*events()[:2], *_pings(200)], event_delay=0.3),
         "drip-body": lambda: Reply(chunks=[b"{"] + [b" "] * 200, event_delay=0.3),
         "silent": lambda: Reply(events=events()[:2], hold_open=60),
         "cut": lambda: Reply(events=events(), cut_after=2),
-        "bomb": lambda: Reply(body=gzip_bomb(1024), headers=gz),
-        "bomb-stream": lambda: Reply(chunks=[gzip_bomb(1024, b"a")], headers=[*gz, *sse]),
+        "bomb": lambda: Reply(body=bomb, headers=gz),
+        "bomb-stream": lambda: Reply(chunks=[bomb_a], headers=[*gz, *sse]),
         "huge": lambda: Reply(chunks=[b'{"x":"', *[MIB] * 200, b'"}']),  # 200 MB of JSON
         "bad-json": lambda: Reply(body=b'{"type":"message","usage":' + b"[" * 5000),
         "bad-stream": lambda: Reply(

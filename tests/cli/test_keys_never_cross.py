@@ -12,7 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_TOKEN, ANTHROPIC_UPSTREAM_KEY, GatewayServer, free_port
+from conftest import (
+    ADMIN_TOKEN,
+    ANTHROPIC_UPSTREAM_KEY,
+    STARTUP_TIMEOUT_S,
+    GatewayServer,
+    free_port,
+)
 from tollway.cli.banner import Startup, banner
 from tollway.config import Config, ProviderConfig, ProviderKey, with_env_providers
 from upstream_mock import MockUpstream
@@ -115,7 +121,7 @@ def test_make_serve_in_the_readme_shell_stays_simulated(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
                 if httpx.get(base + "/health", timeout=1).status_code == 200:

@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import zstandard
 
+from conftest import STARTUP_TIMEOUT_S
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "wire"
 ADMIN = {"authorization": "Bearer adm"}
 CONFIG = (
@@ -89,7 +91,7 @@ def test_bodies_spilled_before_a_kill_9_are_stored_after_restart(tmp_path: Path)
             for body in bodies:
                 r = client.post("/v1/messages?beta=true", content=body, headers=headers)
                 assert r.status_code == 200, r.text
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while len(ids := _logged(client)) < REQUESTS and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert len(ids) == REQUESTS  # every request is logged ...

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from conftest import STARTUP_TIMEOUT_S
 from tollway.cli.main import main
 
 CONFIG = (
@@ -36,7 +37,7 @@ def _start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
          "--port", str(port), "--db", f"sqlite:///{tmp / 'd.db'}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:

@@ -11,7 +11,8 @@ export class ApiError extends Error {
 }
 
 // Field errors from either shape the API uses: FastAPI's 422 `detail` list (loc + msg),
-// or {"error": {"message": "field: what is wrong"}} (with `field`/`param` when given).
+// or {"error": {"message": ..., "fields": [{"field", "message"}]}} (with `field`/`param`
+// on the error itself when given).
 export function parseError(status, doc) {
   const fields = {};
   let message = `HTTP ${status}`;
@@ -31,7 +32,8 @@ export function parseError(status, doc) {
   } else if (doc && doc.error) {
     const e = doc.error;
     message = e.message || message;
-    const errs = Array.isArray(e.errors) ? e.errors : Array.isArray(e.details) ? e.details : [];
+    // The admin API's 422s carry `fields: [{field, message}]` (admin/errors.py).
+    const errs = [e.fields, e.errors, e.details].find(Array.isArray) || [];
     for (const d of errs) {
       const key = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : d.field || d.param;
       if (key) fields[key] = d.msg || d.message;
