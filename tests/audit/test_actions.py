@@ -168,3 +168,13 @@ def test_claude_code_denial_text_is_recognised() -> None:
     ]}]}  # fmt: skip
     results = tool_results("anthropic", json.dumps(request).encode())
     assert [(r.call_id, r.denied) for r in results] == [("toolu_1", True), ("toolu_2", False)]
+
+
+def test_hostile_nesting_reads_as_no_calls() -> None:
+    """5,000 nested arrays (what a hostile upstream may send) are no tool calls, not a
+    RecursionError that would stop the audit thread's batch."""
+    deep = b'{"type":"message","content":' + b"[" * 5000
+    for dialect in ("anthropic", "openai_chat", "openai_responses", "gemini"):
+        assert proposed_calls(dialect, [], deep) == []
+        assert proposed_calls(dialect, [b'{"usage":' + b"[" * 5000], None) == []
+        assert tool_results(dialect, b'{"messages":' + b"[" * 5000 + b"]" * 5000 + b"}") == []

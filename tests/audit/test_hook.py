@@ -82,8 +82,9 @@ async def test_hook_without_a_valid_key_denies_with_the_reason(tmp_path: Path) -
             assert out["permissionDecisionReason"].startswith(
                 "Tollway refused the tool-policy hook: "
             )
-        r = await gw.client.post(HOOK, content=b"not json", headers={"x-api-key": "k"})
-        assert r.status_code == 400
+        for bad in (b"not json", b'{"tool_name":' + b"[" * 5000):  # nesting: no 500
+            r = await gw.client.post(HOOK, content=bad, headers={"x-api-key": "k"})
+            assert r.status_code == 400, r.text
 
 
 async def test_policy_through_the_admin_api_is_validated_audited_and_applied(

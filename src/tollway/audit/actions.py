@@ -186,9 +186,11 @@ def _domain(doc: dict[str, Any]) -> str | None:
 
 
 def _loads(data: bytes | str) -> Any:
+    """JSON, or None for what does not parse (a hostile upstream's 5,000 nested arrays
+    included: they would raise RecursionError)."""
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -353,7 +355,7 @@ def tool_results(dialect: str, body: bytes) -> list[ToolResult]:
     assistant turn (earlier ones were seen with earlier requests)."""
     try:
         doc = _turns.decode(body) if body else None
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return []
     if doc is None:
         return []

@@ -120,7 +120,7 @@ async def handle_hook(services: Services, scope: Scope, receive: Receive, send: 
     raw = await _body(receive)
     try:
         doc = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("tool_name"), str):
         await respond(send, 400, b'{"error": "expected a PreToolUse hook input with tool_name"}')

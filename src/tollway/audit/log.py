@@ -66,10 +66,15 @@ def read(items: list[Pending]) -> list[Read]:
     out = []
     for p in items:
         r = Read(p)
-        if p.tools is not None and (p.tools.events or p.tools.body is not None):
-            r.calls = proposed_calls(p.tools.dialect, p.tools.events, p.tools.body)
-        if p.body and any(m in p.body for m in _RESULT_MARKS):
-            r.results = tool_results(p.dialect, p.body)
+        try:
+            if p.tools is not None and (p.tools.events or p.tools.body is not None):
+                r.calls = proposed_calls(p.tools.dialect, p.tools.events, p.tools.body)
+            if p.body and any(m in p.body for m in _RESULT_MARKS):
+                r.results = tool_results(p.dialect, p.body)
+        except Exception:  # one unreadable exchange must not hold back the whole log
+            log.exception("audit: the tool calls of request %s could not be read; "
+                          "it is logged without them", p.record.id)  # fmt: skip
+            r.calls, r.results = [], []
         out.append(r)
     return out
 
