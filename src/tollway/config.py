@@ -457,3 +457,14 @@ def with_env_providers(config: Config, environ: Mapping[str, str]) -> Config:
     if not providers:
         providers["simulated"] = ProviderConfig(type="simulated")
     return config.model_copy(update={"providers": providers})
+
+
+def price_providers(config: Config) -> dict[str, tuple[str, str | None]]:
+    """Each provider's type and base URL, for mapping it to its maintained prices."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, pc in config.providers.items():
+        kind = config.provider_type(name)
+        if kind == "simulated" and pc.simulated.price_as:
+            kind = pc.simulated.price_as  # billed as if that provider had answered
+        out[name] = (kind, pc.base_url)
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 from tollway.accounting.pricing import PriceBook
 from tollway.audit.hook import PolicyBook
 from tollway.audit.log import AuditLog
-from tollway.config import Config, ProviderConfig, is_virtual_key
+from tollway.config import Config, ProviderConfig, is_virtual_key, price_providers
 from tollway.errors import GatewayError, InvalidField, InvalidRequest
 from tollway.governance.entities import KeyRecord
 from tollway.mcp.service import MCPService
@@ -66,17 +66,6 @@ def build_providers(config: Config, env: EnvPolicy | None = None) -> dict[str, P
         ctx = context(name, kind, pc, keys, upstream_limits(pc), aws)
         providers[name] = registry.build(ctx)
     return providers
-
-
-def price_providers(config: Config) -> dict[str, tuple[str, str | None]]:
-    """Each provider's type and base URL, for mapping it to its maintained prices."""
-    out: dict[str, tuple[str, str | None]] = {}
-    for name, pc in config.providers.items():
-        kind = config.provider_type(name)
-        if kind == "simulated" and pc.simulated.price_as:
-            kind = pc.simulated.price_as  # billed as if that provider had answered
-        out[name] = (kind, pc.base_url)
-    return out
 
 
 def upstream_limits(pc: ProviderConfig) -> UpstreamLimits:

@@ -9,9 +9,8 @@ import pytest
 
 from tollway.accounting.genai import GENAI_PRICES_VERSION, GENAI_PROVIDER_IDS, GenaiPrices
 from tollway.accounting.pricing import ModelPrice, PriceBook
-from tollway.config import parse_config
+from tollway.config import parse_config, price_providers
 from tollway.errors import ConfigError
-from tollway.services import price_providers
 
 D = Decimal
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)

@@ -21,9 +21,8 @@ from typing import Any
 from tollway.accounting.pricing import ModelPrice, PriceBook
 from tollway.admin.pricing import apply_stored_prices
 from tollway.cli.serve import db_url
-from tollway.config import Config, load_config
+from tollway.config import Config, load_config, price_providers
 from tollway.errors import InvalidRequest
-from tollway.services import price_providers
 from tollway.storage import open_store, queries
 from tollway.storage.base import Store
 
