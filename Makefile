@@ -61,8 +61,11 @@ lint: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
+# Three workers on two cores: most of the suite waits on subprocesses (gateways, the agent
+# CLIs, browsers), and a file's tests stay on one worker (their module fixtures start once).
+PYTEST_WORKERS ?= 3
 unit: $(DEVSTAMP) $(NPMSTAMP) browser-deps
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(ARGS)
 
 test: lint typecheck unit
 
