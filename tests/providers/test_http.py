@@ -127,7 +127,7 @@ async def test_a_two_member_gzip_body_is_decoded_whole(
     "body, encoding, match",
     [
         (b"not gzip at all", "gzip", "corrupt gzip"),
-        (gzip.compress(b"x" * 1000)[:-12], "gzip", "before its end"),
+        (gzip.compress(b"x" * 1000, mtime=0)[:-12], "gzip", "before its end"),
         (b"{}", "br", "cannot decode"),
     ],
 )
