@@ -230,6 +230,23 @@ class Admission:
         plan = self.plan(key)
         return plan.team, plan.customer
 
+    def _call_budgets(
+        self, key: KeyRecord, plan: _KeyPlan, provider: str, session: str | None,
+        billable: bool, now: datetime,
+    ) -> list[BudgetSpec]:  # fmt: skip
+        """The budgets a call to ``provider`` is checked against: none when it is free,
+        the session's too when it names one."""
+        if not billable:
+            return []
+        specs = plan.budgets + plan.provider_budgets.get(
+            provider, plan.provider_budgets.get("*", [])
+        )
+        if session:
+            session_spec = self._session_spec(key, session, now)
+            if session_spec is not None:
+                specs = [*specs, session_spec]
+        return specs
+
     def _session_spec(self, key: KeyRecord, session: str, now: datetime) -> BudgetSpec | None:
         if key.session_budget is None:
             return None
@@ -281,16 +298,8 @@ class Admission:
         plan = self.plan(key)
         provider = target.provider.name
         limits = plan.limits + plan.provider_limits.get(provider, plan.provider_limits.get("*", []))
-        specs = plan.budgets + plan.provider_budgets.get(
-            provider, plan.provider_budgets.get("*", [])
-        )
         now = datetime.now(UTC)
-        if not billable:
-            specs = []
-        elif session:
-            session_spec = self._session_spec(key, session, now)
-            if session_spec is not None:
-                specs = [*specs, session_spec]
+        specs = self._call_budgets(key, plan, provider, session, billable, now)
         counts_tokens = any(spec.token_max_limit for spec in limits)
         shape = read_shape(body, dialect) if specs or counts_tokens else None
         price = self.price(target) if specs or self.refuse_unpriced else None
@@ -344,16 +353,8 @@ class Admission:
             self.settle(Ticket(ticket.reservation, None), Decimal(0), 0)
         plan = self.plan(key)
         provider = target.provider.name
-        specs = plan.budgets + plan.provider_budgets.get(
-            provider, plan.provider_budgets.get("*", [])
-        )
         now = datetime.now(UTC)
-        if not billable:
-            specs = []
-        elif session:
-            session_spec = self._session_spec(key, session, now)
-            if session_spec is not None:
-                specs = [*specs, session_spec]
+        specs = self._call_budgets(key, plan, provider, session, billable, now)
         if not specs:
             return Ticket(None, ticket.permit)
         shape = read_shape(body, dialect)
