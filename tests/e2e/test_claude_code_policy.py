@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,17 @@ def _tollway(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
 
 
+def _session(api: httpx.Client, session: str, requests: int) -> Any:
+    """The session's view once the writer has flushed ``requests`` of its requests
+    (the request log is written in batches, a moment after each answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        doc = api.get(f"/api/sessions/{session}").json()
+        if doc.get("requests", 0) >= requests or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.1)
+
+
 def test_hook_denies_one_command_allows_another_and_the_log_holds(
     gateway_factory: Callable[..., GatewayServer], mock_upstream: MockUpstream, tmp_path: Path
 ) -> None:
@@ -108,7 +120,7 @@ def test_hook_denies_one_command_allows_another_and_the_log_holds(
     session = answered[-1].header("x-claude-code-session-id")
     assert session
     with httpx.Client(base_url=gateway.base_url, headers=gateway.admin_headers()) as api:
-        doc = api.get(f"/api/sessions/{session}").json()
+        doc = _session(api, session, requests=2)
         acts = {a["id"]: a for a in doc["timeline"] if a["type"] == "action"}
         assert acts["toolu_deny_0001"]["status"] == "denied"
         assert acts["toolu_deny_0001"]["decided_by"] == "policy"
