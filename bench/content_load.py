@@ -11,11 +11,15 @@ headers and a session id per replay; the mock answers each with 60 SSE events.
 
 Targets, interleaved at each rate (the gateways pinned to CPU 0, one at a time loaded):
   direct        the mock itself, for the overheads
+  floor         bench.floor_proxy: bytes forwarded and nothing else, the least any
+                Python gateway spends (its CPU and TTFB are the floor under the targets)
   base          ``--base-ref``'s source (``git archive``): bodies stored whole, zlib
   tollway       this tree, content best_effort (the default)
   required      this tree, ``content: required`` on the key
   off           this tree, ``logging.content: false``: what content costs, GIL included
 
+The mock's own CPU per stream is in every row (``mock_cpu_ms_per_stream``): the upstream
+writes each event once, so it is what one hop of the stream costs this machine.
 CPU per stream counts the gateway's whole process tree (all threads) from the start of
 the load until it is idle again, so the writer's backlog is included. After each run the
 database is read: bodies stored against streams served, and what the bodies take.
@@ -130,9 +134,12 @@ def metric(port: int, name: str) -> float | None:
     return None
 
 
-def run_one(t: Target, db: str | None, rate: float, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(
+    t: Target, db: str | None, rate: float, args: argparse.Namespace, mock: Service
+) -> dict[str, Any]:
     before = db_counts(db) if db else {}
     cpu0 = t.service.cpu() if t.service else 0.0
+    mock0 = mock.cpu()
     t0 = time.perf_counter()
     spy = None
     if t.service is not None and t.name in args.profile.split(","):
@@ -152,11 +159,13 @@ def run_one(t: Target, db: str | None, rate: float, args: argparse.Namespace) ->
                            "p99_ms": res["latency_ms"].get("p99"),
                            "load_average_1m": round(os.getloadavg()[0], 2),
                            "profile": res.get("profile")}  # fmt: skip
-    if t.service is not None and db is not None:
+    if t.service is not None:
         row["settle_s"] = round(wait_idle(t.service, limit=120), 2)
         cpu = t.service.cpu() - cpu0
         row["wall_s"] = round(time.perf_counter() - t0, 2)
         row["cpu_ms_per_stream"] = round(cpu * 1000 / max(1, res["ok"]), 3)
+    row["mock_cpu_ms_per_stream"] = round((mock.cpu() - mock0) * 1000 / max(1, res["ok"]), 3)
+    if t.service is not None and db is not None:
         time.sleep(0.6)  # the writer's last flush
         after = db_counts(db)
         row["records_written"] = after["requests"] - before["requests"]
@@ -175,7 +184,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--name", default="content-load")
     ap.add_argument("--targets", default="direct,base,tollway,required,off",
-                    help="which of direct, base, tollway, required, off to run")  # fmt: skip
+                    help="which of direct, floor, base, tollway, required, off to run")  # fmt: skip
     ap.add_argument(
         "--body",
         choices=["session", "recorded"],
@@ -204,6 +213,15 @@ def main() -> None:
     tlist: list[tuple[Target, str | None]] = []
     if "direct" in chosen:
         tlist.append((Target("direct", mock.port, "sk-direct", None), None))
+    if "floor" in chosen:
+        port = targets.free_port()
+        cmd = [sys.executable, "-m", "bench.floor_proxy", "--port", str(port),
+               "--upstream-port", str(mock.port)]  # fmt: skip
+        floor = Service("floor", cmd, port, "/health", work / "floor.log", cwd=REPO,
+                        cpu=targets.GATEWAY_CPU)  # fmt: skip
+        floor.start()
+        services.append(floor)
+        tlist.append((Target("floor", port, "sk-floor", floor), None))
     try:
         for name, content, mode, env in plan:
             db = f"sqlite:///{work / (name + '.db')}"
@@ -225,7 +243,7 @@ def main() -> None:
         rows = []
         for rate in [float(r) for r in args.rates.split(",")]:
             for t, db in tlist:
-                row = run_one(t, db, rate, args)
+                row = run_one(t, db, rate, args, mock)
                 log(json.dumps(row))
                 rows.append(row)
     finally:

@@ -1,4 +1,4 @@
-"""Upstream HTTP client: aiohttp vs httpx, CPU per request against the mock upstream.
+"""Upstream HTTP client: aiohttp vs httpx vs raw, CPU per request against the mock upstream.
 
     bench/.venv-tools/bin/python -m bench.micro_client --port MOCK [--quick]
 
@@ -6,6 +6,10 @@ Each client sends the same requests with ``concurrency`` in flight over kept-ali
 connections: the small OpenAI body (JSON answer) and the 77 KB Claude Code body (60-event
 SSE answer, read chunk by chunk as the gateway relays it). Prints JSON with this
 process's CPU milliseconds per request (user+system): what the client costs the gateway.
+``raw`` is the floor under any client: the request's bytes built once and written on a
+kept-alive connection, the answer read by httptools' parser through a bare asyncio
+protocol (no headers object, no timeouts, no pool), so aiohttp's figure minus raw's is
+what aiohttp itself costs per request.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import httptools
 import httpx
 import uvloop
 
@@ -85,6 +90,56 @@ async def _httpx(base: str, total: int, concurrency: int) -> dict[str, Any]:
     return out
 
 
+class _RawConnection(asyncio.Protocol):
+    """One kept-alive connection: ``await conn.send(request)`` until the answer ends."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.done: asyncio.Future[int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_message_complete(self) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_result(self.parser.get_status_code())
+
+    async def send(self, request: bytes) -> int:
+        assert self.transport is not None
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.done
+
+
+async def _raw(port: int, total: int, concurrency: int) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    out: dict[str, Any] = {}
+    for shape in (openai_small(), claude_code()):
+        head = "".join(f"{k}: {v}\r\n" for k, v in shape.with_key("sk"))
+        request = (f"POST {shape.path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{head}"
+                   f"content-length: {len(shape.body)}\r\n\r\n").encode() + shape.body  # fmt: skip
+        free = [(await loop.create_connection(_RawConnection, "127.0.0.1", port))[1]
+                for _ in range(concurrency + 1)]  # fmt: skip
+
+        async def send(request: bytes = request, free: list[_RawConnection] = free) -> int:
+            conn = free.pop()
+            try:
+                return await conn.send(request)
+            finally:
+                free.append(conn)
+
+        n = total // 10 if shape.stream else total
+        out[shape.name] = await _drive(send, n, concurrency)
+        for conn in free:
+            assert conn.transport is not None
+            conn.transport.close()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, required=True)
@@ -99,7 +154,12 @@ def main() -> None:
         "concurrency": args.concurrency,
         "aiohttp": uvloop.run(_aiohttp(base, total, args.concurrency)),
         "httpx": uvloop.run(_httpx(base, total, args.concurrency)),
-        "versions": {"aiohttp": aiohttp.__version__, "httpx": httpx.__version__},
+        "raw": uvloop.run(_raw(args.port, total, args.concurrency)),
+        "versions": {
+            "aiohttp": aiohttp.__version__,
+            "httpx": httpx.__version__,
+            "httptools": httptools.__version__,
+        },
     }
     json.dump(result, sys.stdout)
     print()

@@ -109,7 +109,7 @@ class PriceBook:
         # Overrides: model key -> (layer, fields as given); merged over the layers below.
         self._overrides: dict[str, dict[str, Mapping[str, Any]]] = {}  # key -> layer -> fields
         self._provider_ids: dict[str, str | None] = {}
-        self._cache: dict[tuple[str, str | None, str], ModelPrice | None] = {}
+        self._cache: dict[tuple[str, str | None, int], ModelPrice | None] = {}
         self.fallback: ModelPrice | None = None
         if fallback:
             self.set_fallback(fallback)
@@ -169,8 +169,7 @@ class PriceBook:
         gid = self.genai_provider(provider, model)
         if gid == SIMULATED:
             return zero_price(_key(model), provider or SIMULATED)
-        day_key = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-        key = (_key(model), gid, day_key)
+        key = (_key(model), gid, int(at.timestamp()) // 60)  # the UTC minute
         if key in self._cache:
             return self._cache[key]
         price = self._lookup(model, gid, at)
