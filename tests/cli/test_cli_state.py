@@ -166,6 +166,14 @@ def test_a_second_serve_on_a_taken_port_says_so(
     assert "listening" not in done.stderr + done.stdout and "--port" in done.stderr
 
 
+def test_serve_into_a_missing_folder_says_which_and_how(tmp_path: Path) -> None:
+    done = cli(tmp_path, "serve", "--port", "0", "--db", "sqlite:///nope/t.db")
+    assert done.returncode == 2, done.stderr
+    assert f"the folder {tmp_path / 'nope'} does not exist" in done.stderr
+    assert "four slashes" in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.iterdir())  # no token, no database left behind
+
+
 def test_version_and_program_name(tmp_path: Path) -> None:
     from importlib.metadata import version
 

@@ -38,6 +38,19 @@ def token_file_for(url: str) -> Path:
     return Path("tollway.admin-token")
 
 
+def check_db_dir(url: str) -> None:
+    """A SQLite database is created on first start, but never its directory."""
+    if not (url.startswith("sqlite:") or "://" not in url):
+        return
+    folder = token_file_for(url).parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--db {url}: the folder {folder.resolve()} does not exist; create it, or give "
+            "a path in an existing folder (sqlite:////absolute/path/tollway.db has four "
+            "slashes)"
+        )
+
+
 def admin_token_for(url: str) -> tuple[str, bool]:
     """TOLLWAY_ADMIN_TOKEN, else a token stored beside the database (made on first start)."""
     token = os.environ.get("TOLLWAY_ADMIN_TOKEN")
@@ -127,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     file_config = read_config(args.config)
     check_port(args.host, args.port)
     url = db_url(args.db)
+    check_db_dir(url)
     config = with_env_providers(file_config, os.environ)
     services = Services(config, open_store(url), journal=journal_path_for(url))
     services.admin_token, new = admin_token_for(url)
