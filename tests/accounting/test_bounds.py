@@ -108,6 +108,9 @@ def test_model_limits_fall_back_by_family_then_unknown() -> None:
             {"type": "image", "source": {"type": "file", "file_id": "f"}}]}]}]}),
         (A, {"mcp_servers": [{"type": "url", "url": "https://mcp"}], "messages": []}),
         (A, {"container": "cont_1", "messages": []}),
+        # A hostile block type (not a string) is read as the worst case, not a crash.
+        (A, {"messages": [{"role": "user", "content": [{"type": {"a": 1}, "text": "x"}]}]}),
+        (RESP, {"input": [{"type": ["message"], "content": "x"}]}),
     ],
 )  # fmt: skip
 def test_provider_side_input_is_bounded_by_the_context_window(

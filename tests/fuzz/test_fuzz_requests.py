@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from inprocess import Running, running
+from tollway.config import Budget
 from tollway.errors import InvalidRequest
 from tollway.surfaces.base import RequestFields, read_fields
 
@@ -31,10 +32,14 @@ ANTHROPIC_PATHS = ["/v1/messages", "/anthropic/v1/messages", "/v1/messages/count
 OPENAI_PATHS = ["/v1/chat/completions", "/openai/v1/chat/completions", "/v1/responses",
                 "/openai/v1/responses"]  # fmt: skip
 
+# Object keys: the names the gateway itself reads in a body (so their values are hostile
+# too), and any others.
+_names = st.sampled_from(["type", "content", "output", "cache_control", "ttl", "role", "text",
+                          "audio", "file_id"]) | st.text(max_size=8)  # fmt: skip
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4) | st.dictionaries(_names, inner, max_size=4)
     ),  # fmt: skip
     max_leaves=20,
 )
@@ -106,7 +111,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[_Loop, R
     loop = _Loop()
     context = running(Path(tmp_path_factory.mktemp("fuzz")))
     gw = loop.run(context.__aenter__())
-    key = loop.run(gw.key("fuzz"))
+    # A budget, so that admission reads every body's worst case (accounting/bounds.py).
+    key = loop.run(gw.key("fuzz", budgets=[Budget(max_limit="1000", reset_duration="1d")]))
     try:
         yield loop, gw, key
     finally:
@@ -143,6 +149,11 @@ def test_read_fields_returns_fields_or_a_clear_400(body: bytes) -> None:
     fault=st.none() | _fault,
     content_type=st.sampled_from(["application/json", "text/plain", ""]),
 )
+@example(  # a block type that is an object: the worst-case bound once hashed it (a 500)
+    path="/v1/messages", auth="valid", fault=None, content_type="application/json",
+    body=b'{"model":"claude-haiku-4-5","max_tokens":5,"messages":[{"role":"user",'
+    b'"content":[{"type":{"a":1},"text":"x"}]}]}',
+)  # fmt: skip
 def test_no_request_gets_a_5xx_from_the_gateway(
     gateway: tuple[_Loop, Running, str],
     path: str,

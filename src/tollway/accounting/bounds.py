@@ -387,7 +387,9 @@ class _Scan:
         if marker is not None:
             self.cache = _dearer(self.cache, _ttl(marker))
         kind = block.get("type")
-        if kind is not None and kind not in self.inline:
+        # A type that is not a string names no inline kind: assume the worst (and never
+        # hash a hostile object or list).
+        if kind is not None and (not isinstance(kind, str) or kind not in self.inline):
             self.expanded = True
             return
         if "audio" in block or "file_id" in block:  # Chat: audio by id; any file by id
