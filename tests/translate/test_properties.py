@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wire import datas, sse_bytes, translate_stream
 
+from tollway.errors import InvalidRequest
 from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 from tollway.translate.common import Context
 from tollway.translate.pairs import CODECS, PivotTranslator
@@ -241,3 +242,43 @@ def test_every_pair_ends_a_complete_stream_with_the_clients_final_event() -> Non
             t.request(_request_for(client), MODEL, True)
             out = datas(translate_stream(t, stream))
             assert finals[client](out), (upstream, client, out[-1])
+
+
+_hostile = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+# The fields each client codec reads, at any JSON type: what a buggy or hostile client sends.
+_FIELDS = {
+    OPENAI_CHAT: ["messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+                  "stop", "user", "reasoning_effort", "tools", "tool_choice", "stream_options",
+                  "parallel_tool_calls", "response_format"],
+    OPENAI_RESPONSES: ["input", "instructions", "max_output_tokens", "temperature", "top_p",
+                       "reasoning", "tools", "tool_choice", "parallel_tool_calls", "text"],
+    GEMINI: ["contents", "systemInstruction", "generationConfig", "tools", "toolConfig"],
+    ANTHROPIC: ["messages", "system", "max_tokens", "tools", "tool_choice", "thinking",
+                "stop_sequences", "temperature", "metadata"],
+}  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(list(CODECS)), st.sampled_from(list(CODECS)), st.data())
+def test_a_malformed_request_is_translated_or_refused_with_a_400(
+    client: str, upstream: str, data: st.DataObject
+) -> None:
+    if client == upstream:
+        return
+    doc = json.loads(_request_for(client))
+    for name in data.draw(st.lists(st.sampled_from(_FIELDS[client]), max_size=3, unique=True)):
+        doc[name] = data.draw(_hostile)
+    t = PivotTranslator(client, upstream)
+    t.upstream_path("generate", MODEL, False)
+    try:
+        out = t.request(json.dumps(doc).encode(), MODEL, False)
+    except InvalidRequest as err:
+        assert err.status == 400 and "does not have the shape" in err.message, err.message
+    else:
+        assert isinstance(json.loads(out), dict)

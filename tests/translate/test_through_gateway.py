@@ -302,3 +302,25 @@ async def test_count_tokens_on_a_chat_upstream_says_why_not(
         assert r.status_code == 200 and r.json()["totalTokens"] > 0
         assert mock.requests[-1].path == "/v1/messages/count_tokens"
         assert "max_tokens" not in mock.requests[-1].json()
+
+
+async def test_a_malformed_chat_request_for_claude_gets_a_400_in_its_dialect(
+    tmp_path: Path, mock: MockUpstream
+) -> None:
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 200, "reasoning_effort": {"x": 1},
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    async with running(tmp_path, _config(mock)) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/chat/completions", json=body,
+                                 headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert (
+            "does not have the shape the OpenAI Chat Completions API gives it" in error["message"]
+        )
+        assert mock.requests == []  # nothing reached the provider
+        rows = await _rows(gw)
+        assert [(row["status"], row["error_type"]) for row in rows] == [
+            (400, "invalid_request_error")
+        ]

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 from typing import Protocol
 
 from tollway.errors import InvalidRequest
+from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 from tollway.sse import SSEEvent
 from tollway.translate.anthropic import AnthropicCodec
 from tollway.translate.chat_replies import ChatCodec
 from tollway.translate.common import JSON, Context, decode, decode_or_none, encode
 from tollway.translate.gemini_replies import GeminiCodec
 from tollway.translate.responses_replies import ResponsesCodec
+
+log = logging.getLogger("tollway.translate")
+_API_NAMES = {ANTHROPIC: "Anthropic Messages", OPENAI_CHAT: "OpenAI Chat Completions",
+              OPENAI_RESPONSES: "OpenAI Responses", GEMINI: "Gemini generateContent"}  # fmt: skip
 
 
 class _Up(Protocol):
@@ -80,9 +86,23 @@ class PivotTranslator:
         self._ctx.model, self._ctx.stream = model, stream
         doc = decode(body)
         self._ctx.requested = str(doc.get("model") or model)
-        if self._kind == "count_tokens":
-            return encode(self._count_request(doc))
-        return encode(self._u.from_pivot(self._c.to_pivot(doc, self._ctx), self._ctx))
+        try:
+            if self._kind == "count_tokens":
+                return encode(self._count_request(doc))
+            return encode(self._u.from_pivot(self._c.to_pivot(doc, self._ctx), self._ctx))
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            # The codecs read a body of the client API's shape; a field of another type
+            # (an object where a string goes) is the client's error, answered in its dialect.
+            log.info("%s -> %s: request not translatable", self.client, self.upstream,
+                     exc_info=True)  # fmt: skip
+            client = _API_NAMES.get(self.client, self.client)
+            upstream = _API_NAMES.get(self.upstream, self.upstream)
+            raise InvalidRequest(
+                f"the request body does not have the shape the {client} API gives it, so it "
+                f"cannot be translated for a model that speaks {upstream} "
+                f"({type(exc).__name__}: {exc}); check each field's type against the API "
+                "reference"
+            ) from None
 
     def upstream_path(self, kind: str, model: str, stream: bool) -> str:
         self._kind = kind
