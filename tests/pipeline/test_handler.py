@@ -256,3 +256,30 @@ async def test_unknown_path_gets_the_fix_and_is_logged_and_counted(tmp_path: Pat
         assert {row["vk_name"] for row in rows} == {"carol"}
         metrics = (await gw.client.get("/metrics")).text
         assert 'tollway_unknown_path_requests_total{hint="doubled_v1"} 2.0' in metrics
+
+
+async def test_a_bug_is_answered_in_the_dialect_and_logged(
+    tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    async with running(tmp_path) as gw:
+        key = await gw.key("buggy")
+
+        def broken(*_args: Any, **_kwargs: Any) -> Any:
+            raise RuntimeError("a bug in routing")
+
+        monkeypatch.setattr(gw.services.gateway.router, "plan", broken)
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": key})
+        assert r.status_code == 500
+        body = r.json()
+        assert body["type"] == "error" and body["error"]["type"] == "api_error"
+        assert "the gateway failed on this request (request id " in body["error"]["message"]
+        r = await gw.client.post("/openai/v1/chat/completions", content=CHAT,
+                                 headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
+        assert "RuntimeError: a bug in routing" in caplog.text
+        await gw.services.writer.flush()
+        rows = await gw.services.store.query(
+            "SELECT vk_name, status, error_type FROM requests ORDER BY started_at"
+        )
+        got = [(row["vk_name"], row["status"], row["error_type"]) for row in rows]
+        assert got == [("buggy", 500, "api_error")] * 2

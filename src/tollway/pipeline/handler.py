@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import random
 import secrets
 import time
@@ -47,6 +48,8 @@ from tollway.providers.base import OPENAI_RESPONSES
 from tollway.routing.rules import Facts, estimate_tokens
 from tollway.routing.settings import RoutingConfig
 from tollway.surfaces.base import Route, read_fields
+
+log = logging.getLogger("tollway.gateway")
 
 # Request headers that are about the hop or the credential, never forwarded upstream.
 _DROP_REQUEST = frozenset(
@@ -209,6 +212,15 @@ class Gateway:
                 raise
             task.uncancel()
             disconnected = True
+        except Exception:  # a bug: answered in the client's dialect and logged, not a bare 500
+            log.exception("request %s failed inside the gateway", call.id)
+            call.error = GatewayError(
+                f"the gateway failed on this request (request id {call.id}); the error is in "
+                "its log: retry, and report the id if it happens again"
+            )
+            if call.outcome is not None:  # the response has begun: it cannot be replaced
+                raise
+            await _send_error(route, send, call.error, call.headers)
         finally:
             if departure is not None:
                 departure.close()
