@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wire import datas, sse_bytes, translate_stream
 
-from tollway.errors import InvalidRequest
+from tollway.errors import InvalidRequest, UpstreamError
 from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
+from tollway.sse import SSEEvent
 from tollway.translate.common import Context
 from tollway.translate.pairs import CODECS, PivotTranslator
 from upstream_mock import anthropic_events, chat_tool_events, gemini_events, text_block
@@ -282,3 +283,52 @@ def test_a_malformed_request_is_translated_or_refused_with_a_400(
         assert err.status == 400 and "does not have the shape" in err.message, err.message
     else:
         assert isinstance(json.loads(out), dict)
+
+
+# Keys the reply codecs read, so that hostile values land where they look.
+_reply_names = st.sampled_from([
+    "type", "content", "choices", "message", "candidates", "parts", "output", "usage", "text",
+    "role", "tool_calls", "function", "arguments", "id", "name", "input", "stop_reason",
+    "finish_reason", "finishReason", "usageMetadata", "delta", "index", "error", "response",
+    "item", "content_block", "functionCall", "args",
+]) | st.text(max_size=5)  # fmt: skip
+_reply_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_reply_names, inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+_PAIRS = [(c, u) for c in CODECS for u in CODECS if c != u]
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(_PAIRS), _reply_values, st.sampled_from([200, 400, 529]))
+def test_any_upstream_answer_translates_or_is_a_502(
+    pair: tuple[str, str], doc: Any, status: int
+) -> None:
+    t = PivotTranslator(*pair)
+    body = json.dumps(doc).encode()
+    try:
+        out = t.response(body) if status == 200 else t.error(status, body)
+    except UpstreamError as err:
+        assert status == 200 and err.status == 502 and "not a valid" in err.message
+    else:
+        assert isinstance(json.loads(out), dict)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(_PAIRS), st.lists(st.tuples(st.none() | _reply_names, _reply_values),
+                                          max_size=5))  # fmt: skip
+def test_any_upstream_stream_translates_or_ends_with_an_upstream_error(
+    pair: tuple[str, str], events: list[tuple[str | None, Any]]
+) -> None:
+    st_ = PivotTranslator(*pair).stream()
+    try:
+        for name, data in events:
+            assert all(
+                isinstance(p, bytes) for p in st_.feed(SSEEvent(name, json.dumps(data).encode()))
+            )
+    except UpstreamError as err:
+        assert "could not be translated" in err.message
+    assert all(isinstance(p, bytes) for p in st_.close(False))

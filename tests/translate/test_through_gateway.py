@@ -324,3 +324,19 @@ async def test_a_malformed_chat_request_for_claude_gets_a_400_in_its_dialect(
         assert [(row["status"], row["error_type"]) for row in rows] == [
             (400, "invalid_request_error")
         ]
+
+
+async def test_an_openai_answer_of_the_wrong_shape_reaches_a_claude_client_as_a_502(
+    tmp_path: Path, mock: MockUpstream
+) -> None:
+    usage = {"prompt_tokens": 17, "completion_tokens": 3, "total_tokens": 20}
+    mock.enqueue(Reply(json={"id": "x", "choices": 5, "usage": usage}))
+    async with running(tmp_path, _config(mock)) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/messages", headers={"x-api-key": key},
+                                 json=_messages("openai/gpt-4o-mini", False))  # fmt: skip
+        assert r.status_code == 502, r.text
+        assert r.json()["type"] == "error" and r.json()["error"]["type"] == "api_error"
+        assert "not a valid OpenAI Chat Completions response" in r.json()["error"]["message"]
+        (row,) = await _rows(gw)
+        assert (row["status"], row["input_tokens"], row["output_tokens"]) == (502, 17, 3)

@@ -8,16 +8,18 @@ import itertools
 import logging
 from typing import Protocol
 
-from tollway.errors import InvalidRequest
+from tollway.errors import InvalidRequest, UpstreamError
 from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPONSES
 from tollway.sse import SSEEvent
 from tollway.translate.anthropic import AnthropicCodec
 from tollway.translate.chat_replies import ChatCodec
-from tollway.translate.common import JSON, Context, decode, decode_or_none, encode
+from tollway.translate.common import JSON, Context, decode, decode_or_none, encode, kind_for
 from tollway.translate.gemini_replies import GeminiCodec
 from tollway.translate.responses_replies import ResponsesCodec
 
 log = logging.getLogger("tollway.translate")
+# What a codec raises on a document of the wrong shape: it reads well-typed documents.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
 _API_NAMES = {ANTHROPIC: "Anthropic Messages", OPENAI_CHAT: "OpenAI Chat Completions",
               OPENAI_RESPONSES: "OpenAI Responses", GEMINI: "Gemini generateContent"}  # fmt: skip
 
@@ -65,10 +67,21 @@ class _Stream:
         self._up, self._down, self._client = up, down, client
 
     def feed(self, event: SSEEvent) -> list[bytes]:
-        return [piece for e in self._up.feed(event) for piece in self._down.feed(e)]
+        try:
+            return [piece for e in self._up.feed(event) for piece in self._down.feed(e)]
+        except _SHAPE_ERRORS:  # the relay ends the stream with the client's error event
+            log.info("stream event not translatable: %r", event.data[:200], exc_info=True)
+            raise UpstreamError(
+                "the provider sent a stream event that is not valid for its API, so the "
+                "stream could not be translated further; retry"
+            ) from None
 
     def close(self, complete: bool) -> list[bytes]:
-        out = [piece for e in self._up.close(complete) for piece in self._down.feed(e)]
+        try:
+            out = [piece for e in self._up.close(complete) for piece in self._down.feed(e)]
+        except _SHAPE_ERRORS:  # what was left of the stream did not translate: end it
+            log.info("end of stream not translatable", exc_info=True)
+            out = []
         return out + self._down.close(complete)
 
 
@@ -90,7 +103,7 @@ class PivotTranslator:
             if self._kind == "count_tokens":
                 return encode(self._count_request(doc))
             return encode(self._u.from_pivot(self._c.to_pivot(doc, self._ctx), self._ctx))
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except _SHAPE_ERRORS as exc:
             # The codecs read a body of the client API's shape; a field of another type
             # (an object where a string goes) is the client's error, answered in its dialect.
             log.info("%s -> %s: request not translatable", self.client, self.upstream,
@@ -120,14 +133,25 @@ class PivotTranslator:
         doc = decode_or_none(body)
         if not isinstance(doc, dict):
             return self.error(502, body)
-        if self._kind == "count_tokens":
-            tokens = self._u.count_response_to_pivot(doc)
-            return encode(self._c.count_response_from_pivot(tokens))
-        message = self._u.response_to_pivot(doc, self._ctx)
-        return encode(self._c.response_from_pivot(message, self._ctx))
+        try:
+            if self._kind == "count_tokens":
+                tokens = self._u.count_response_to_pivot(doc)
+                return encode(self._c.count_response_from_pivot(tokens))
+            message = self._u.response_to_pivot(doc, self._ctx)
+            return encode(self._c.response_from_pivot(message, self._ctx))
+        except _SHAPE_ERRORS:  # answered as a 502 in the client's dialect; usage was read
+            log.info("%s answer not translatable: %r", self.upstream, body[:200], exc_info=True)
+            raise UpstreamError(
+                f"the provider answered with a body that is not a valid "
+                f"{_API_NAMES.get(self.upstream, self.upstream)} response, so it could not be "
+                f"translated for this {_API_NAMES.get(self.client, self.client)} client; retry"
+            ) from None
 
     def error(self, status: int, body: bytes) -> bytes:
-        kind, message = self._u.error_to_pivot(status, body)
+        try:
+            kind, message = self._u.error_to_pivot(status, body)
+        except _SHAPE_ERRORS:  # an error body of the wrong shape: its status still says it
+            kind, message = kind_for(status), body.decode("utf-8", "replace")[:2000]
         return self._c.error_body(status, kind, message)
 
     def content_type(self, stream: bool) -> bytes:
