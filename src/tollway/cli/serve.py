@@ -39,9 +39,8 @@ def token_file_for(url: str) -> Path:
 
 
 def check_db_dir(url: str) -> None:
-    """A SQLite database is created on first start, but never its directory."""
-    if not (url.startswith("sqlite:") or "://" not in url):
-        return
+    """A SQLite database is created on first start, but never its folder. For a server
+    database ``token_file_for`` names the working directory, which exists."""
     folder = token_file_for(url).parent
     if not folder.is_dir():
         raise ConfigError(

@@ -17,6 +17,7 @@ from tollway.translate.common import (
     new_id,
     pivot_usage,
     sse,
+    unread_error,
 )
 
 
@@ -68,7 +69,7 @@ class AnthropicCodec:
         error = doc.get("error") if isinstance(doc, dict) else None
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return str(error.get("type") or kind_for(status)), error["message"]
-        return kind_for(status), body.decode("utf-8", "replace")[:2000]
+        return unread_error(status, body)
 
     def error_body(self, status: int, kind: str, message: str) -> bytes:
         return encode({"type": "error", "error": {"type": kind, "message": message}})

@@ -30,6 +30,7 @@ from tollway.translate.common import (
     prompt_total,
     sse,
     text_of,
+    unread_error,
 )
 
 # --- responses ------------------------------------------------------------------------
@@ -290,7 +291,7 @@ def openai_error_to_pivot(status: int, body: bytes) -> tuple[str, str]:
     if isinstance(error, str):
         return kind_for(status), error
     if not isinstance(error, dict):
-        return kind_for(status), body.decode("utf-8", "replace")[:2000]
+        return unread_error(status, body)
     message = str(error.get("message", ""))
     code = error.get("code")
     if code == "context_length_exceeded" and "prompt is too long" not in message:

@@ -102,6 +102,11 @@ def kind_for(status: int) -> str:
     return _KIND.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
+def unread_error(status: int, body: bytes) -> tuple[str, str]:
+    """(error type, message) of an error body no codec can read: the status and its words."""
+    return kind_for(status), body.decode("utf-8", "replace")[:2000]
+
+
 def text_of(content: Any) -> str:
     """The text of a string or a list of blocks/parts with ``text``."""
     if isinstance(content, str):

@@ -24,6 +24,7 @@ from tollway.translate.common import (
     prompt_total,
     sse,
     unpack,
+    unread_error,
 )
 from tollway.translate.gemini import (
     _FINISH,
@@ -298,7 +299,7 @@ class GeminiCodec:
         if isinstance(doc, list) and doc and isinstance(doc[0], dict):
             error = doc[0].get("error")  # some Google endpoints wrap the error in a list
         if not isinstance(error, dict):
-            return kind_for(status), body.decode("utf-8", "replace")[:2000]
+            return unread_error(status, body)
         message = str(error.get("message", ""))
         if "exceeds the maximum number of tokens" in message and TOO_LONG not in message:
             message = f"{TOO_LONG}: {message}"

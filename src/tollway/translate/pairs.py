@@ -13,7 +13,7 @@ from tollway.providers.base import ANTHROPIC, GEMINI, OPENAI_CHAT, OPENAI_RESPON
 from tollway.sse import SSEEvent
 from tollway.translate.anthropic import AnthropicCodec
 from tollway.translate.chat_replies import ChatCodec
-from tollway.translate.common import JSON, Context, decode, decode_or_none, encode, kind_for
+from tollway.translate.common import JSON, Context, decode, decode_or_none, encode, unread_error
 from tollway.translate.gemini_replies import GeminiCodec
 from tollway.translate.responses_replies import ResponsesCodec
 
@@ -22,6 +22,10 @@ log = logging.getLogger("tollway.translate")
 _SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
 _API_NAMES = {ANTHROPIC: "Anthropic Messages", OPENAI_CHAT: "OpenAI Chat Completions",
               OPENAI_RESPONSES: "OpenAI Responses", GEMINI: "Gemini generateContent"}  # fmt: skip
+
+
+def _api(dialect: str) -> str:
+    return _API_NAMES.get(dialect, dialect)
 
 
 class _Up(Protocol):
@@ -108,11 +112,9 @@ class PivotTranslator:
             # (an object where a string goes) is the client's error, answered in its dialect.
             log.info("%s -> %s: request not translatable", self.client, self.upstream,
                      exc_info=True)  # fmt: skip
-            client = _API_NAMES.get(self.client, self.client)
-            upstream = _API_NAMES.get(self.upstream, self.upstream)
             raise InvalidRequest(
-                f"the request body does not have the shape the {client} API gives it, so it "
-                f"cannot be translated for a model that speaks {upstream} "
+                f"the request body does not have the shape the {_api(self.client)} API gives "
+                f"it, so it cannot be translated for a model that speaks {_api(self.upstream)} "
                 f"({type(exc).__name__}: {exc}); check each field's type against the API "
                 "reference"
             ) from None
@@ -142,16 +144,16 @@ class PivotTranslator:
         except _SHAPE_ERRORS:  # answered as a 502 in the client's dialect; usage was read
             log.info("%s answer not translatable: %r", self.upstream, body[:200], exc_info=True)
             raise UpstreamError(
-                f"the provider answered with a body that is not a valid "
-                f"{_API_NAMES.get(self.upstream, self.upstream)} response, so it could not be "
-                f"translated for this {_API_NAMES.get(self.client, self.client)} client; retry"
+                f"the provider answered with a body that is not a valid {_api(self.upstream)} "
+                f"response, so it could not be translated for this {_api(self.client)} client; "
+                "retry"
             ) from None
 
     def error(self, status: int, body: bytes) -> bytes:
         try:
             kind, message = self._u.error_to_pivot(status, body)
         except _SHAPE_ERRORS:  # an error body of the wrong shape: its status still says it
-            kind, message = kind_for(status), body.decode("utf-8", "replace")[:2000]
+            kind, message = unread_error(status, body)
         return self._c.error_body(status, kind, message)
 
     def content_type(self, stream: bool) -> bytes:
