@@ -245,13 +245,18 @@ def test_every_pair_ends_a_complete_stream_with_the_clients_final_event() -> Non
             assert finals[client](out), (upstream, client, out[-1])
 
 
-_hostile = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=3),
-    max_leaves=8,
-)  # fmt: skip
+def _json(keys: st.SearchStrategy[str], leaves: int) -> st.SearchStrategy[Any]:
+    """Any JSON value (finite numbers: what a client or provider can send), objects keyed
+    by ``keys``."""
+    return st.recursive(
+        st.none() | st.booleans() | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
+        max_leaves=leaves,
+    )  # fmt: skip
+
+
+_hostile = _json(st.text(max_size=6), leaves=8)
 # The fields each client codec reads, at any JSON type: what a buggy or hostile client sends.
 _FIELDS = {
     OPENAI_CHAT: ["messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
@@ -292,13 +297,7 @@ _reply_names = st.sampled_from([
     "finish_reason", "finishReason", "usageMetadata", "delta", "index", "error", "response",
     "item", "content_block", "functionCall", "args",
 ]) | st.text(max_size=5)  # fmt: skip
-_reply_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_reply_names, inner,
-                                                                 max_size=4),
-    max_leaves=12,
-)  # fmt: skip
+_reply_values = _json(_reply_names, leaves=12)
 _PAIRS = [(c, u) for c in CODECS for u in CODECS if c != u]
 
 
