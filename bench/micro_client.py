@@ -1,4 +1,4 @@
-"""Upstream HTTP client: aiohttp vs httpx vs raw, CPU per request against the mock upstream.
+"""Upstream HTTP client: tollway's vs aiohttp vs httpx vs raw, CPU per request against the mock.
 
     bench/.venv-tools/bin/python -m bench.micro_client --port MOCK [--quick]
 
@@ -9,7 +9,8 @@ process's CPU milliseconds per request (user+system): what the client costs the 
 ``raw`` is the floor under any client: the request's bytes built once and written on a
 kept-alive connection, the answer read by httptools' parser through a bare asyncio
 protocol (no headers object, no timeouts, no pool), so aiohttp's figure minus raw's is
-what aiohttp itself costs per request.
+what aiohttp itself costs per request. ``tollway`` is the gateway's own client
+(``HTTPProvider`` on ``providers/h1.py``), deadlines and decoder included, as dispatch uses it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import httpx
 import uvloop
 
 from bench.payloads import claude_code, openai_small
+from tollway.providers.base import ANTHROPIC, OPENAI_CHAT, KeyChoice, UpstreamRequest
+from tollway.providers.http import HTTPProvider
 
 Send = Callable[[], Awaitable[int]]
 
@@ -87,6 +90,35 @@ async def _httpx(base: str, total: int, concurrency: int) -> dict[str, Any]:
 
             n = total // 10 if shape.stream else total
             out[shape.name] = await _drive(send, n, concurrency)
+    return out
+
+
+async def _tollway(base: str, total: int, concurrency: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    key = KeyChoice("bench", "sk")
+    for shape in (openai_small(), claude_code()):
+        kind = "anthropic" if shape.stream else "openai"
+        provider = HTTPProvider("mock", kind=kind, base_url=base if shape.stream else base + "/v1",
+                                keys=[key])  # fmt: skip
+        path, _, query = shape.path.partition("?")
+        request = UpstreamRequest(
+            dialect=ANTHROPIC if shape.stream else OPENAI_CHAT, method="POST", path=path,
+            query=query.encode(), headers=[*shape.headers, ("accept-encoding", "gzip")],
+            body=shape.body, stream=shape.stream, model="m",
+        )  # fmt: skip
+
+        async def send(provider: HTTPProvider = provider, request: Any = request) -> int:
+            resp = await provider.send(request, key)
+            try:
+                async for _ in resp.chunks():
+                    pass
+                return resp.status
+            finally:
+                resp.close()
+
+        n = total // 10 if shape.stream else total
+        out[shape.name] = await _drive(send, n, concurrency)
+        await provider.close()
     return out
 
 
@@ -152,6 +184,7 @@ def main() -> None:
         "requests_small": total,
         "requests_stream": total // 10,
         "concurrency": args.concurrency,
+        "tollway": uvloop.run(_tollway(base, total, args.concurrency)),
         "aiohttp": uvloop.run(_aiohttp(base, total, args.concurrency)),
         "httpx": uvloop.run(_httpx(base, total, args.concurrency)),
         "raw": uvloop.run(_raw(args.port, total, args.concurrency)),

@@ -307,7 +307,6 @@ def main() -> None:
                 "uvicorn",
                 "uvloop",
                 "httptools",
-                "aiohttp",
                 "msgspec",
                 "prometheus-client",
             ),

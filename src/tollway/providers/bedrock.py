@@ -22,7 +22,6 @@ import msgspec
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from yarl import URL
 
 from tollway.errors import InvalidRequest
 from tollway.providers import converse
@@ -37,7 +36,7 @@ from tollway.providers.betas import BetaPolicy, BodyEdit, header_betas
 from tollway.providers.cloud_models import bedrock_id
 from tollway.providers.eventstream import CONTENT_TYPE as EVENT_STREAM
 from tollway.providers.eventstream import to_sse
-from tollway.providers.http import AiohttpResponse, HTTPProvider, Outgoing, UpstreamLimits
+from tollway.providers.http import HTTPProvider, HTTPResponse, Outgoing, UpstreamLimits
 from tollway.providers.reshape import ReshapedResponse
 
 log = logging.getLogger("tollway.providers")
@@ -173,9 +172,9 @@ class BedrockProvider(HTTPProvider):
             secret = Credentials(creds.access_key_id, key.secret, creds.session_token)
             SigV4Auth(secret, "bedrock", self.region).add_auth(signed)
             headers = dict(signed.headers.items())
-        return Outgoing(URL(url, encoded=True), list(headers.items()), body)
+        return Outgoing(url, list(headers.items()), body)
 
-    def wrap(self, resp: AiohttpResponse, request: UpstreamRequest) -> UpstreamResponse:
+    def wrap(self, resp: HTTPResponse, request: UpstreamRequest) -> UpstreamResponse:
         if request.path.endswith("/count_tokens"):
             return ReshapedResponse(resp, provider=self.name, read_error=read_error,
                                     convert_body=_count_body)  # fmt: skip

@@ -1,4 +1,4 @@
-"""HTTP upstreams over one aiohttp session each; the provider modules build on this.
+"""HTTP upstreams over a pool of kept-alive connections each; the provider modules build on this.
 
 Every exchange is bounded: in time by four deadlines (``UpstreamLimits``: connect, first
 byte, idle between bytes, total), in size by ``max_response_bytes`` decoded (gzip and
@@ -10,18 +10,20 @@ The idle and total deadlines share one timer per response, re-armed only when it
 (a read just records the loop time): when it finds a deadline passed it closes the
 connection, and the pending read fails with the reason. Idle time counts only while the
 gateway waits for the upstream, so a client that reads slowly is not blamed on it.
+
+The wire is ``h1.py``: HTTP/1.1 parsed by httptools, which costs a stream about half the
+CPU aiohttp's client did (docs/benchmarks.md, "The upstream client").
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-import aiohttp
-from yarl import URL
-
 from tollway.errors import UpstreamError, UpstreamTimeout
+from tollway.providers import h1
 from tollway.providers.base import (
     ANTHROPIC,
     OPENAI_CHAT,
@@ -51,21 +53,33 @@ _DROP_RESPONSE = frozenset(
 )  # fmt: skip
 
 
-class AiohttpResponse:
+def _kind(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, h1.Broken) else exc.__class__.__name__
+
+
+class HTTPResponse:
+    """An upstream's answer on one pooled connection, with its deadlines and decoder."""
+
     def __init__(
-        self, resp: aiohttp.ClientResponse, name: str, limits: UpstreamLimits, started: float
-    ) -> None:
-        self._resp = resp
+        self, conn: h1.Connection, pool: h1.Pool, status: int,
+        raw_headers: list[tuple[bytes, bytes]], name: str, limits: UpstreamLimits,
+        started: float,
+    ) -> None:  # fmt: skip
+        self._conn = conn
+        self._pool = pool
         self._name = name
         self._limits = limits
-        self.status = resp.status
-        self.headers = [
-            (k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE
-        ]
+        self.status = status
+        self.headers = []
+        encoding = b""
+        for k, v in raw_headers:
+            k = k.lower()
+            if k == b"content-encoding":
+                encoding = v
+            if k not in _DROP_RESPONSE:
+                self.headers.append((k, v))
         self._decoder = BoundedDecoder(
-            resp.headers.get("content-encoding", ""),
-            limit=limits.max_response_bytes,
-            provider=name,
+            encoding.decode("latin-1"), limit=limits.max_response_bytes, provider=name
         )
         self._loop = asyncio.get_running_loop()
         self._deadline = started + limits.total_s
@@ -91,22 +105,21 @@ class AiohttpResponse:
     def _expire(self, why: str) -> None:
         self._timer = None
         self._expired = f"provider {self._name} {why}"
-        self._resp.close()
+        self._conn.abort()
 
     def _failure(self, exc: BaseException | None) -> UpstreamError:
         if self._expired is not None:
             return UpstreamTimeout(self._expired)
-        kind = exc.__class__.__name__ if exc is not None else "end of body"
-        return UpstreamError(f"the upstream stream broke: {kind}")
+        return UpstreamError(f"the upstream stream broke: {_kind(exc) if exc else 'end of body'}")
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        content = self._resp.content
+        conn = self._conn
         try:
             while True:
                 # Idle is the upstream's silence while we wait for it, not a slow client's.
                 self._last = self._loop.time()
                 self._reading = True
-                data = await content.readany()
+                data = await conn.read()
                 self._reading = False
                 if not data:
                     break
@@ -116,7 +129,7 @@ class AiohttpResponse:
                         await asyncio.sleep(0)  # a chunk that inflates a lot: let others run
                     pieces += 1
                     yield piece
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (h1.Broken, OSError) as exc:
             raise self._failure(exc) from exc
         if self._expired is not None:
             raise self._failure(None)
@@ -129,14 +142,14 @@ class AiohttpResponse:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._resp.release()
+        self._pool.release(self._conn)  # kept only if its answer was read whole
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """What goes on the wire for one attempt: a subclass's ``prepare`` builds it."""
 
-    url: str | URL
+    url: str  # sent as written: already encoded
     headers: list[tuple[str, str]]
     body: bytes
 
@@ -153,8 +166,8 @@ class HTTPProvider:
         base_url: str,
         keys: Sequence[KeyChoice],
         limits: UpstreamLimits | None = None,
-        session_factory: type[aiohttp.ClientSession] = aiohttp.ClientSession,
         dialects: frozenset[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -167,19 +180,7 @@ class HTTPProvider:
         else:
             self.dialects = frozenset({OPENAI_CHAT, OPENAI_RESPONSES})
         self.limits = limits or UpstreamLimits()
-        # Only the connect phase is left to aiohttp; the other deadlines are ours (above).
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=self.limits.connect_s)
-        self._session_factory = session_factory
-        self._session: aiohttp.ClientSession | None = None
-
-    def _session_now(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-            self._session = self._session_factory(
-                connector=connector, timeout=self._timeout, auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Content-Type"),
-            )  # fmt: skip
-        return self._session
+        self._pool = h1.Pool(ssl_context=ssl_context)
 
     def url_for(self, request: UpstreamRequest) -> str:
         path = request.path
@@ -200,39 +201,68 @@ class HTTPProvider:
         return Outgoing(self.url_for(request), request.headers + self._auth_headers(key),
                         request.body)  # fmt: skip
 
-    def wrap(self, resp: AiohttpResponse, request: UpstreamRequest) -> UpstreamResponse:
+    def wrap(self, resp: HTTPResponse, request: UpstreamRequest) -> UpstreamResponse:
         return resp
 
     async def send(self, request: UpstreamRequest, key: KeyChoice) -> UpstreamResponse:
         out = await self.prepare(request, key)
         limits = self.limits
+        try:
+            origin, target = h1.split_url(out.url)
+            head = h1.request_head(request.method, target, origin, out.headers, len(out.body))
+        except ValueError as exc:
+            raise UpstreamError(f"cannot send to provider {self.name}: {exc}") from exc
         started = asyncio.get_running_loop().time()
+        conn: h1.Connection | None = None
         try:
             async with asyncio.timeout(min(limits.first_byte_s, limits.total_s)):
-                resp = await self._session_now().request(
-                    request.method, out.url, data=out.body,
-                    headers=out.headers, allow_redirects=False, compress=None,
-                )  # fmt: skip
-        except aiohttp.ConnectionTimeoutError as exc:
+                conn = await self._connect(origin)
+                await conn.send(head, out.body, method=request.method)
+                status, raw_headers = await conn.head()
+        except _ConnectTimeout as exc:
             raise UpstreamTimeout(
                 f"cannot connect to provider {self.name} at {self.base_url} within "
                 f"{limits.connect_s:g} s (connect_timeout_s)"
             ) from exc
         except TimeoutError as exc:
+            assert conn is not None  # the connect phase's own timeout is _ConnectTimeout
+            conn.abort()
             raise UpstreamTimeout(
                 f"provider {self.name} did not answer within "
                 f"{min(limits.first_byte_s, limits.total_s):g} s (first_byte_timeout_s)"
             ) from exc
-        except aiohttp.ClientError as exc:
+        except (h1.Broken, OSError) as exc:
+            if conn is not None:
+                conn.abort()
             raise UpstreamError(
-                f"cannot reach provider {self.name} at {self.base_url}: {exc.__class__.__name__}"
+                f"cannot reach provider {self.name} at {self.base_url}: {_kind(exc)}"
             ) from exc
+        except BaseException:  # cancelled (the client left): the connection is not reusable
+            if conn is not None:
+                conn.abort()
+            raise
         try:
-            return self.wrap(AiohttpResponse(resp, self.name, limits, started), request)
+            resp = HTTPResponse(conn, self._pool, status, raw_headers, self.name, limits, started)
+        except UpstreamError:
+            conn.abort()
+            raise
+        try:
+            return self.wrap(resp, request)
         except UpstreamError:
             resp.close()
+            conn.abort()
             raise
 
+    async def _connect(self, origin: h1.Origin) -> h1.Connection:
+        try:
+            return await self._pool.connect(origin, connect_s=self.limits.connect_s)
+        except TimeoutError as exc:
+            # Its own error: the first-byte deadline outside is a TimeoutError too.
+            raise _ConnectTimeout from exc
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._pool.close()
+
+
+class _ConnectTimeout(Exception):
+    pass

@@ -27,7 +27,7 @@ from tollway.errors import InvalidRequest, UpstreamError
 from tollway.providers.base import ANTHROPIC, KeyChoice, UpstreamRequest, UpstreamResponse
 from tollway.providers.betas import BetaPolicy, BodyEdit, header_betas
 from tollway.providers.cloud_models import vertex_id
-from tollway.providers.http import AiohttpResponse, HTTPProvider, Outgoing, UpstreamLimits
+from tollway.providers.http import HTTPProvider, HTTPResponse, Outgoing, UpstreamLimits
 from tollway.providers.reshape import ReshapedResponse
 
 log = logging.getLogger("tollway.providers")
@@ -164,5 +164,5 @@ class VertexProvider(HTTPProvider):
         headers.append(("authorization", f"Bearer {await self.token(key)}"))
         return Outgoing(self._url(request), headers, edit.encode())
 
-    def wrap(self, resp: AiohttpResponse, request: UpstreamRequest) -> UpstreamResponse:
+    def wrap(self, resp: HTTPResponse, request: UpstreamRequest) -> UpstreamResponse:
         return ReshapedResponse(resp, provider=self.name, read_error=read_error)
