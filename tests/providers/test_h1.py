@@ -453,3 +453,26 @@ def test_any_framing_cut_anywhere_on_the_wire_reads_back_exactly(
         assert script.connections == 1
 
     run(loop_name, lambda: with_server(script, test))
+
+
+def test_a_response_closed_twice_or_read_after_close_cannot_share_its_connection(
+    loop: str,
+) -> None:
+    script = Script(answers=[[ok(b"a")], [ok(b"b")], [ok(b"c")]])
+
+    async def test(p: HTTPProvider) -> None:
+        resp = await p.send(request(), KEY)
+        chunks = resp.chunks()
+        assert await anext(chunks) == b"a"
+        resp.close()
+        resp.close()  # one connection in the pool, not two
+        assert len(p._pool._idle[next(iter(p._pool._idle))]) == 1  # noqa: SLF001
+        other = await p.send(request(), KEY)
+        with pytest.raises(UpstreamError, match="stream broke: end of body"):
+            await anext(chunks)  # the closed response does not read the next one's bytes
+        assert await other.read() == b"b"
+        other.close()
+        assert await exchange(p) == (200, b"c")
+        assert script.connections == 1
+
+    run(loop, lambda: with_server(script, test))

@@ -352,6 +352,8 @@ class Pool:
 
     def release(self, conn: Connection) -> None:
         """Back to the pool if its answer was read whole and it may be kept, else closed."""
+        if conn.idle_timer is not None:
+            return  # already back
         if self._closed or not conn.reusable:
             conn.abort()
             return

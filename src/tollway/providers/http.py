@@ -86,6 +86,7 @@ class HTTPResponse:
         self._last = self._loop.time()
         self._reading = True  # until the body is first read, the head was just read
         self._expired: str | None = None
+        self._closed = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer = self._loop.call_at(self._next_check(), self._check)
 
@@ -116,6 +117,8 @@ class HTTPResponse:
         conn = self._conn
         try:
             while True:
+                if self._closed:  # its connection may serve another request by now
+                    raise self._failure(None)
                 # Idle is the upstream's silence while we wait for it, not a slow client's.
                 self._last = self._loop.time()
                 self._reading = True
@@ -139,6 +142,9 @@ class HTTPResponse:
         return b"".join([piece async for piece in self.chunks()])
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
