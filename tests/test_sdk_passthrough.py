@@ -530,3 +530,28 @@ def test_client_disconnect_cancels_upstream(
         f"\n{gateway_server.logs()}"
     )
     assert not upstream.completed and upstream.events_sent < 100
+
+
+def test_the_upstream_connection_is_kept_alive_and_replaced_after_a_cut(
+    claude: Any, mock_upstream: MockUpstream
+) -> None:
+    """Requests one after another share one kept-alive upstream connection; a stream the
+    upstream cuts takes its connection with it, and the next request opens a new one."""
+
+    def say_hi(stream: bool) -> str:
+        kwargs: dict[str, Any] = {"model": ANTHROPIC_MODEL, "max_tokens": 64,
+                                  "messages": [{"role": "user", "content": "say hi"}]}  # fmt: skip
+        if not stream:
+            return "".join(b.text for b in claude.messages.create(**kwargs).content)
+        with claude.messages.stream(**kwargs) as s:
+            return "".join(s.text_stream)
+
+    assert [say_hi(False), say_hi(True), say_hi(True)] == [DEFAULT_TEXT] * 3
+    mock_upstream.enqueue(Reply(events=anthropic_events("one two three four"), cut_after=2))
+    with pytest.raises(anthropic.APIError, match="the upstream stream broke"):
+        say_hi(True)
+    assert say_hi(True) == DEFAULT_TEXT
+    peers = [r.peer for r in mock_upstream.requests]
+    assert len(peers) == 5 and all(peers)
+    assert len(set(peers[:4])) == 1, peers  # one connection until the cut
+    assert peers[4] != peers[3]

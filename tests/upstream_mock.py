@@ -112,6 +112,7 @@ class RecordedRequest:
     headers: list[tuple[str, str]]  # in wire order, names spelled as sent
     body: bytes
     received_at: float
+    peer: str = ""  # the client's address and port: one per connection
     reply_status: int | None = None
     reply_headers: list[tuple[str, str]] = field(default_factory=list)
     reply_body: bytearray = field(default_factory=bytearray)  # the body bytes written
@@ -810,6 +811,7 @@ class MockUpstream:
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
             body=body,
             received_at=time.time(),
+            peer=str(request.transport.get_extra_info("peername")) if request.transport else "",
         )
         with self._cond:
             self._records.append(rec)
