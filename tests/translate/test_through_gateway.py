@@ -341,3 +341,23 @@ async def test_an_openai_answer_of_the_wrong_shape_reaches_a_claude_client_as_a_
         assert "not a valid OpenAI Chat Completions response" in r.json()["error"]["message"]
         (row,) = await _rows(gw)
         assert (row["status"], row["input_tokens"], row["output_tokens"]) == (502, 17, 3)
+
+
+@pytest.mark.parametrize("body", [b"<html>upstream proxy says hello</html>", b"[1, 2]", b""])
+async def test_a_200_that_is_no_answer_reaches_a_claude_client_as_a_502(
+    tmp_path: Path, mock: MockUpstream, body: bytes
+) -> None:
+    mock.enqueue(Reply(body=body))
+    async with running(tmp_path, _config(mock)) as gw:
+        key = await gw.key()
+        r = await gw.client.post("/v1/messages", headers={"x-api-key": key},
+                                 json=_messages("openai/gpt-4o-mini", False))  # fmt: skip
+        assert r.status_code == 502, r.text
+        error = r.json()["error"]
+        assert r.json()["type"] == "error" and error["type"] == "api_error"
+        assert error["message"].startswith(
+            "the provider answered 200 with a body that is not a valid OpenAI Chat Completions "
+            "response (not a JSON object)"
+        )
+        (row,) = await _rows(gw)
+        assert row["status"] == 502

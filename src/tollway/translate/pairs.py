@@ -133,8 +133,13 @@ class PivotTranslator:
 
     def response(self, body: bytes) -> bytes:
         doc = decode_or_none(body)
-        if not isinstance(doc, dict):
-            return self.error(502, body)
+        if not isinstance(doc, dict):  # a 200 whose body is no answer: a 502, not a 200
+            log.info("%s answer is not a JSON object: %r", self.upstream, body[:200])
+            raise UpstreamError(
+                f"the provider answered 200 with a body that is not a valid {_api(self.upstream)} "
+                f"response (not a JSON object), so it could not be translated for this "
+                f"{_api(self.client)} client; retry"
+            )
         try:
             if self._kind == "count_tokens":
                 tokens = self._u.count_response_to_pivot(doc)
