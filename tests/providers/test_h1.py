@@ -476,3 +476,27 @@ def test_a_response_closed_twice_or_read_after_close_cannot_share_its_connection
         assert script.connections == 1
 
     run(loop, lambda: with_server(script, test))
+
+
+def test_a_body_larger_than_the_socket_buffers_goes_out_whole(
+    loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = bytes(range(256)) * (20 << 12)  # 20 MiB: the transport pauses the writer
+    script = Script(answers=[[ok(b"got it")], [ok(b"next")]])
+    pauses: list[int] = []
+    pause = h1.Connection.pause_writing
+
+    def counted(self: h1.Connection) -> None:
+        pauses.append(1)
+        pause(self)
+
+    monkeypatch.setattr(h1.Connection, "pause_writing", counted)
+
+    async def test(p: HTTPProvider) -> None:
+        assert await exchange(p, request(big)) == (200, b"got it")
+        assert pauses  # the send waited for the socket to drain
+        assert script.seen[0].body == big
+        assert await exchange(p) == (200, b"next")
+        assert script.connections == 1
+
+    run(loop, lambda: with_server(script, test))
