@@ -215,7 +215,19 @@ async def test_a_cut_stream_is_an_upstream_error_not_a_timeout(
     assert type(info.value) is UpstreamError
 
 
-async def test_an_unanswered_connect_is_a_connect_timeout() -> None:
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (UpstreamLimits(connect_s=0.5), "cannot connect to provider anthropic at "
+         r"http://127.0.0.1:\d+ within 0.5 s \(connect_timeout_s\)"),
+        # the first-byte deadline runs out first, while the connect still hangs
+        (UpstreamLimits(connect_s=5, first_byte_s=0.3), "provider anthropic did not answer "
+         r"within 0.3 s \(first_byte_timeout_s\)"),
+    ],
+)  # fmt: skip
+async def test_an_unanswered_connect_is_a_connect_timeout(
+    limits: UpstreamLimits, message: str
+) -> None:
     # A listener whose accept queue is full: the kernel drops further SYNs, so connect hangs.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -229,9 +241,9 @@ async def test_an_unanswered_connect_is_a_connect_timeout() -> None:
         fillers.append(s)
     await asyncio.sleep(0.2)
     p = HTTPProvider("anthropic", kind="anthropic", base_url=f"http://127.0.0.1:{port}",
-                     keys=[KEY], limits=UpstreamLimits(connect_s=0.5))  # fmt: skip
+                     keys=[KEY], limits=limits)  # fmt: skip
     try:
-        with pytest.raises(UpstreamTimeout, match="connect_timeout_s"):
+        with pytest.raises(UpstreamTimeout, match=message):
             await p.send(_request(), KEY)
     finally:
         await p.close()

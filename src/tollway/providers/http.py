@@ -230,9 +230,9 @@ class HTTPProvider:
                 f"cannot connect to provider {self.name} at {self.base_url} within "
                 f"{limits.connect_s:g} s (connect_timeout_s)"
             ) from exc
-        except TimeoutError as exc:
-            assert conn is not None  # the connect phase's own timeout is _ConnectTimeout
-            conn.abort()
+        except TimeoutError as exc:  # connect_s's own expiry is _ConnectTimeout
+            if conn is not None:
+                conn.abort()
             raise UpstreamTimeout(
                 f"provider {self.name} did not answer within "
                 f"{min(limits.first_byte_s, limits.total_s):g} s (first_byte_timeout_s)"
@@ -255,8 +255,8 @@ class HTTPProvider:
         try:
             return self.wrap(resp, request)
         except UpstreamError:
+            conn.abort()  # first: closing the response must not pool the connection
             resp.close()
-            conn.abort()
             raise
 
     async def _connect(self, origin: h1.Origin) -> h1.Connection:
