@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.payloads import anthropic_small, claude_code
-from tollway.accounting.bounds import read_shape, request_bound
+from tollway.accounting.bounds import decode_body, read_shape, request_bound
 from tollway.accounting.cost import input_token_upper_bound, worst_case_cost
 from tollway.accounting.limits import model_limits
 from tollway.accounting.pricing import PriceBook
 from tollway.governance.ledger import BudgetSpec, Ledger
 from tollway.governance.windows import parse_duration
 from tollway.storage.journal import Journal
+from tollway.surfaces.base import read_fields
 
 
 def _best_us(fn: Callable[[], Any], number: int, repeat: int) -> float:
@@ -48,6 +49,11 @@ def _bound_times(book: PriceBook, body: bytes, number: int, repeat: int) -> dict
             lambda: worst_case_cost(price, input_token_upper_bound(len(body)), 64_000),
             number, repeat),
         "read_shape_us": _best_us(lambda: read_shape(body, "anthropic"), number, repeat),
+        # the handler's routing fields and admission's shape: two parses, or one shared
+        "fields_and_shape_two_parses_us": _best_us(
+            lambda: (read_fields(body), read_shape(body, "anthropic")), number, repeat),
+        "fields_and_shape_one_parse_us": _best_us(
+            lambda: read_shape(body, "anthropic", decode_body(body)), number, repeat),
         "request_bound_us": _best_us(
             lambda: request_bound(read_shape(body, "anthropic"), price, limits), number, repeat),
     }  # fmt: skip

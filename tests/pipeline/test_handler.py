@@ -99,6 +99,29 @@ async def test_bad_input_gets_a_dialect_error_and_is_logged(tmp_path: Path) -> N
         assert [row["status"] for row in rows] == [400, 400, 400]
 
 
+async def test_a_body_the_bound_cannot_read_goes_on_only_where_no_bound_is_needed(
+    tmp_path: Path,
+) -> None:
+    """Routing and the bound share one parse; a body whose bound fields have the wrong
+    type (``tools`` not a list) still routes for a key without a budget, which never
+    needs the bound, and is refused with a 400 that says why for a key with one."""
+    odd = (b'{"model":"claude-sonnet-4-5","max_tokens":50,"tools":"none",'
+           b'"messages":[{"role":"user","content":"hi"}]}')  # fmt: skip
+    async with running(tmp_path) as gw:
+        free = await gw.key("free")
+        capped = await gw.key("capped", budgets=[Budget(max_limit="5", reset_duration="1d")])
+        r = await gw.client.post("/v1/messages", content=odd, headers={"x-api-key": free})
+        assert r.status_code == 200 and r.json()["type"] == "message"
+        r = await gw.client.post("/v1/messages", content=odd, headers={"x-api-key": capped})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["message"].startswith(
+            "the request body is not valid JSON for this API (Expected `array | null`, got "
+            "`str` - at `$.tools`)"
+        )
+        r = await gw.client.post("/v1/messages", content=MSG, headers={"x-api-key": capped})
+        assert r.status_code == 200  # the same key with a body it can bound
+
+
 async def test_provider_prefix_rewrites_only_the_model(tmp_path: Path) -> None:
     async with running(tmp_path) as gw:
         key = await gw.key()

@@ -110,7 +110,12 @@ class _GenerationConfig(msgspec.Struct, rename="camel"):
     candidate_count: int | None = None
 
 
-class _Body(msgspec.Struct):
+class RequestBody(msgspec.Struct):
+    """The fields a body's bound depends on, and the two the handler routes by: the
+    handler decodes it once (``decode_body``) and admission reads its shape from it."""
+
+    model: str | None = None
+    stream: bool | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     max_output_tokens: int | None = None
@@ -135,7 +140,7 @@ class _Body(msgspec.Struct):
     )
 
 
-_decoder = msgspec.json.Decoder(_Body)
+_decoder = msgspec.json.Decoder(RequestBody)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +173,22 @@ class Bound:
     output_rate: Decimal
 
 
-def read_shape(body: bytes, dialect: str) -> RequestShape:
-    """Read the fields that decide a worst case; raises ``InvalidRequest`` on bad JSON."""
-    if dialect in _ANTHROPIC_BODIES:
-        dialect = ANTHROPIC
+def decode_body(body: bytes) -> RequestBody:
+    """The body decoded for its bound; ``InvalidRequest`` on bad JSON (``RecursionError``
+    on JSON nested past msgspec's limit)."""
     try:
-        doc = _decoder.decode(body)
+        return _decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON for this API ({exc})") from None
+
+
+def read_shape(body: bytes, dialect: str, doc: RequestBody | None = None) -> RequestShape:
+    """Read the fields that decide a worst case, from ``doc`` when the caller decoded
+    ``body`` already; raises ``InvalidRequest`` on bad JSON."""
+    if dialect in _ANTHROPIC_BODIES:
+        dialect = ANTHROPIC
+    if doc is None:
+        doc = decode_body(body)
     cap = _output_cap(doc, dialect)
     choices = 1
     n = doc.n if dialect == OPENAI_CHAT else None
@@ -293,7 +306,7 @@ def _dearest_output(rates: Rates) -> Decimal:
     return rates.output if rates.reasoning is None else max(rates.output, rates.reasoning)
 
 
-def _output_cap(doc: _Body, dialect: str) -> int | None:
+def _output_cap(doc: RequestBody, dialect: str) -> int | None:
     if dialect == OPENAI_CHAT:
         named = [v for v in (doc.max_completion_tokens, doc.max_tokens) if v is not None]
     elif dialect == OPENAI_RESPONSES:
@@ -309,7 +322,7 @@ def _output_cap(doc: _Body, dialect: str) -> int | None:
     return max(named) if named else None
 
 
-def _server_tools(doc: _Body, dialect: str) -> tuple[int | None, Decimal, int]:
+def _server_tools(doc: RequestBody, dialect: str) -> tuple[int | None, Decimal, int]:
     """(total uses or None when unbounded, the dearest per-use fee, schema-less tools)."""
     uses: int | None = 0
     fee = Decimal(0)
@@ -334,7 +347,7 @@ def _server_tools(doc: _Body, dialect: str) -> tuple[int | None, Decimal, int]:
     return uses, fee, typed
 
 
-def _fee_kinds(doc: _Body, dialect: str) -> tuple[str, ...]:
+def _fee_kinds(doc: RequestBody, dialect: str) -> tuple[str, ...]:
     """The price data's fee names (``web_search``...) of the server tools present."""
     kinds = []
     for tool in doc.tools or ():

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from tollway.accounting.bounds import (
     MIN_FIT_OUTPUT,
     Bound,
+    RequestBody,
     RequestShape,
     fit_output,
     read_shape,
@@ -293,15 +294,17 @@ class Admission:
         dialect: str,
         session: str | None,
         billable: bool = True,
+        doc: RequestBody | None = None,
     ) -> Ticket:
-        """Rate limits always; budgets only for billable calls (count_tokens is free)."""
+        """Rate limits always; budgets only for billable calls (count_tokens is free).
+        ``doc`` is ``body`` decoded already (``decode_body``), to spare a second parse."""
         plan = self.plan(key)
         provider = target.provider.name
         limits = plan.limits + plan.provider_limits.get(provider, plan.provider_limits.get("*", []))
         now = datetime.now(UTC)
         specs = self._call_budgets(key, plan, provider, session, billable, now)
         counts_tokens = any(spec.token_max_limit for spec in limits)
-        shape = read_shape(body, dialect) if specs or counts_tokens else None
+        shape = read_shape(body, dialect, doc) if specs or counts_tokens else None
         price = self.price(target) if specs or self.refuse_unpriced else None
         bound = None
         if shape is not None and price is not None and specs:

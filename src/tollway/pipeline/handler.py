@@ -17,9 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tollway.accounting.bounds import RequestBody, decode_body
 from tollway.errors import (
     AuthenticationFailed,
     GatewayError,
+    InvalidRequest,
     Overloaded,
     RateLimited,
     RequestTimeout,
@@ -47,7 +49,7 @@ from tollway.pipeline.slots import SlotGate, SlotHold
 from tollway.providers.base import OPENAI_RESPONSES
 from tollway.routing.rules import Facts, estimate_tokens
 from tollway.routing.settings import RoutingConfig
-from tollway.surfaces.base import Route, read_fields
+from tollway.surfaces.base import RequestFields, Route, read_fields
 
 log = logging.getLogger("tollway.gateway")
 
@@ -173,7 +175,12 @@ class Gateway:
             await self._take(call, self.admission.key_caps(call.key))
             await self._content_room(call)
             call.body = await self._read_body(receive)
-            fields = read_fields(call.body)
+            try:  # one parse for routing and admission's bound
+                fields: RequestFields | RequestBody = decode_body(call.body)
+            except (InvalidRequest, RecursionError):
+                # A body the bound cannot type: its routing fields may still be readable
+                # (a key without a budget never needs the bound); else read_fields' 400.
+                fields = read_fields(call.body)
             call.model = route.model or fields.model
             call.stream = bool(fields.stream) if route.stream is None else route.stream
             call.plan = self.router.plan(
@@ -187,7 +194,7 @@ class Gateway:
             )
             call.ticket = self.admission.admit(
                 call.key, call.target, call.body, route.surface.dialect, call.session,
-                billable=route.billable,
+                billable=route.billable, doc=fields if isinstance(fields, RequestBody) else None,
             )  # fmt: skip
             if call.ticket.body is not None:  # output cap shrunk to fit the budget
                 call.body = call.ticket.body
