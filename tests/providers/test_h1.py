@@ -158,7 +158,13 @@ def test_framing_headers_come_from_the_client_not_the_caller() -> None:
                     b"content-length: 3\r\n\r\n")  # fmt: skip
     assert h1.split_url("https://[::1]/v1")[0] == h1.Origin("https", "::1", 443, "[::1]")
     assert h1.split_url("https://api.anthropic.com?q")[1] == "/?q"
-    for bad in ("ftp://x/", "http:///nohost", "nohost"):
+    # a model name from a client's path can hold anything: never a second request line
+    assert h1.split_url("http://h/v1beta/models/x\r\nhost: evil y:gen?a=b c")[1] == (
+        "/v1beta/models/x%0D%0Ahost:%20evil%20y:gen?a=b%20c"
+    )
+    assert h1.split_url("http://h/model/a%3Ab/invoke")[1] == "/model/a%3Ab/invoke"  # kept
+    assert h1.split_url("http://h/caf\xe9#frag")[1] == "/caf%C3%A9%23frag"
+    for bad in ("ftp://x/", "http:///nohost", "nohost", "http://h:80a/"):
         with pytest.raises(ValueError):
             h1.split_url(bad)
     for name, value in (("x-a", "b\r\nx-injected: 1"), ("x-a\n", "b"), ("x:a", "b")):

@@ -28,11 +28,15 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
+from urllib.parse import quote
 
 import httptools
 
 HIGH_WATER = 1 << 20  # bytes of an answer queued before the socket is paused
 _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive"})
+# What a request target may hold as it is (RFC 9112 origin-form, percent-escapes kept);
+# anything else (spaces, controls, CR/LF, non-ASCII) is percent-encoded.
+_TARGET_SAFE = "/?:@!$&'()*+,;=%~-._"
 
 
 class Broken(Exception):
@@ -60,7 +64,7 @@ def split_url(url: str) -> tuple[Origin, str]:
     slash = rest.find("/")
     query = rest.find("?")
     cut = min(i for i in (slash, query, len(rest)) if i >= 0)
-    netloc, target = rest[:cut], rest[cut:]
+    netloc, target = rest[:cut], quote(rest[cut:], safe=_TARGET_SAFE)
     if not target.startswith("/"):
         target = "/" + target
     if netloc.startswith("["):  # [::1]:8080
@@ -70,6 +74,8 @@ def split_url(url: str) -> tuple[Origin, str]:
         host, _, port_text = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
     if not host:
         raise ValueError(f"no host in URL: {url!r}")
+    if port_text and not port_text.isdigit():
+        raise ValueError(f"the port in URL {url!r} is not a number")
     port = int(port_text) if port_text else (443 if scheme == "https" else 80)
     return Origin(scheme, host, port, netloc), target
 
@@ -77,7 +83,7 @@ def split_url(url: str) -> tuple[Origin, str]:
 def request_head(
     method: str, target: str, origin: Origin, headers: Sequence[tuple[str, str]], length: int
 ) -> bytes:
-    """The request line and headers; the framing headers are always the client's own."""
+    """The request line and headers; the framing headers are always this module's own."""
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {origin.netloc}\r\n"]
     for name, value in headers:
         if name.lower() in _HOP:
