@@ -175,12 +175,14 @@ class Gateway:
             await self._take(call, self.admission.key_caps(call.key))
             await self._content_room(call)
             call.body = await self._read_body(receive)
+            doc: RequestBody | None
             try:  # one parse for routing and admission's bound
-                fields: RequestFields | RequestBody = decode_body(call.body)
+                doc = decode_body(call.body)
             except (InvalidRequest, RecursionError):
                 # A body the bound cannot type: its routing fields may still be readable
                 # (a key without a budget never needs the bound); else read_fields' 400.
-                fields = read_fields(call.body)
+                doc = None
+            fields: RequestFields | RequestBody = doc or read_fields(call.body)
             call.model = route.model or fields.model
             call.stream = bool(fields.stream) if route.stream is None else route.stream
             call.plan = self.router.plan(
@@ -194,7 +196,7 @@ class Gateway:
             )
             call.ticket = self.admission.admit(
                 call.key, call.target, call.body, route.surface.dialect, call.session,
-                billable=route.billable, doc=fields if isinstance(fields, RequestBody) else None,
+                billable=route.billable, doc=doc,
             )  # fmt: skip
             if call.ticket.body is not None:  # output cap shrunk to fit the budget
                 call.body = call.ticket.body

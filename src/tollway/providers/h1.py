@@ -12,7 +12,7 @@ taken, the socket stops being read until the relay catches up.
     await conn.send(head, body)                             # the head from request_head()
     status, headers = await conn.head()                     # Broken, OSError
     while data := await conn.read(): ...                    # b"" at the end, or Broken
-    pool.release(conn)                                      # back to the pool, or closed
+    conn.release()                                          # back to the pool, or closed
 
 It keeps only what an upstream exchange needs: no redirects, no cookies, no proxies, no
 ``Expect: 100-continue`` (1xx answers are skipped), no HTTP/2. The caller maps the errors,
@@ -171,6 +171,10 @@ class Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return self._done and self._keep_alive and not self._body and not self._closed
+
+    def release(self) -> None:
+        """Back to its pool if its answer was read whole and it may be kept, else closed."""
+        self._pool.release(self)
 
     def abort(self) -> None:
         """Close now; a pending read or head fails with why it was closed."""

@@ -61,12 +61,11 @@ class HTTPResponse:
     """An upstream's answer on one pooled connection, with its deadlines and decoder."""
 
     def __init__(
-        self, conn: h1.Connection, pool: h1.Pool, status: int,
+        self, conn: h1.Connection, status: int,
         raw_headers: list[tuple[bytes, bytes]], name: str, limits: UpstreamLimits,
         started: float,
     ) -> None:  # fmt: skip
         self._conn = conn
-        self._pool = pool
         self._name = name
         self._limits = limits
         self.status = status
@@ -148,7 +147,7 @@ class HTTPResponse:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._pool.release(self._conn)  # kept only if its answer was read whole
+        self._conn.release()  # kept only if its answer was read whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +247,7 @@ class HTTPProvider:
                 conn.abort()
             raise
         try:
-            resp = HTTPResponse(conn, self._pool, status, raw_headers, self.name, limits, started)
+            resp = HTTPResponse(conn, status, raw_headers, self.name, limits, started)
         except UpstreamError:
             conn.abort()
             raise
